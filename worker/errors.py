@@ -1,0 +1,66 @@
+"""The worker's one error tree.
+
+Every failure the pipeline can meet is one of two kinds: *retryable* (the same call may succeed
+later: throttling, 5xx, timeouts, an unreachable endpoint) or *permanent* (asking again will not
+help: a bad event, an image Rekognition refuses, a missing object). Adapters translate botocore's
+``ClientError`` codes into these classes (``raise … from exc``) so that nothing above them looks at
+AWS error codes.
+"""
+
+from __future__ import annotations
+
+
+class WorkerError(Exception):
+    """Root of every error the worker raises on purpose."""
+
+
+class ConfigError(WorkerError):
+    """Settings are missing or invalid. ``problems`` holds one line per bad variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class RetryableError(WorkerError):
+    """A transient failure: the same call may succeed later."""
+
+
+class ThrottledError(RetryableError):
+    """The service refused the call for rate reasons."""
+
+
+class PermanentError(WorkerError):
+    """Asking again will not help."""
+
+    error_type = "PermanentError"
+
+
+class BadMessageError(PermanentError):
+    """An SQS body that is not an event we understand. Goes to the dead-letter queue."""
+
+    error_type = "BadMessage"
+
+
+class InvalidImageError(PermanentError):
+    """The object is not an image Rekognition can use. Becomes an ``invalid_image`` result."""
+
+    error_type = "InvalidImage"
+
+
+class NoFaceError(PermanentError):
+    """Rekognition found no face where one was required (CompareFaces' source image)."""
+
+    error_type = "NoFace"
+
+
+class ObjectGoneError(PermanentError):
+    """The S3 object no longer exists (deleted before it was processed)."""
+
+    error_type = "ObjectGone"
+
+
+class AccessDeniedError(PermanentError):
+    """Credentials do not allow the call."""
+
+    error_type = "AccessDenied"

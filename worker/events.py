@@ -1,0 +1,163 @@
+"""Pure parsing of SQS bodies into S3 object references. No I/O.
+
+Three shapes arrive on the queue: an S3 event notification (``{"Records": [...]}``, keys
+URL-encoded with ``quote_plus``), the same wrapped in an SNS envelope (``{"Type":
+"Notification", "Message": "<json>"}``), and an EventBridge "Object Created" event (keys not
+encoded). ``s3:TestEvent`` — sent when a notification is configured — parses to an empty,
+``test_event`` message. Anything else raises :class:`BadMessageError` with a reason that ends up in
+the dead-letter queue's ``error_message`` attribute.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote_plus
+
+from worker.errors import BadMessageError
+
+# S3 keys are at most 1,024 bytes of UTF-8.
+MAX_KEY_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One S3 object named by an event, key already decoded."""
+
+    bucket: str
+    key: str
+    etag: str | None = None
+    version_id: str | None = None
+    sequencer: str | None = None
+    size: int | None = None
+    event_name: str = "ObjectCreated"
+
+    @property
+    def identity(self) -> tuple[str, str, str | None]:
+        """What makes two events the same upload: bucket, key and version (or eTag)."""
+        return (self.bucket, self.key, self.version_id or self.etag)
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    objects: tuple[ObjectRef, ...] = ()
+    test_event: bool = False
+    envelope: str = "s3"
+    removed: tuple[ObjectRef, ...] = field(default=())
+
+
+def parse_body(body: str) -> ParsedMessage:
+    """Turn one SQS message body into the objects it names."""
+    try:
+        doc = json.loads(body)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise BadMessageError(f"body is not JSON: {exc}") from None
+    return _parse_document(doc, envelope="s3", depth=0)
+
+
+def _parse_document(doc: Any, *, envelope: str, depth: int) -> ParsedMessage:
+    if depth > 2:
+        raise BadMessageError("envelopes nested too deeply")
+    if not isinstance(doc, dict):
+        raise BadMessageError(f"body is JSON {type(doc).__name__}, expected an object")
+    if doc.get("Event") == "s3:TestEvent":
+        return ParsedMessage(test_event=True, envelope=envelope)
+    if doc.get("Type") == "Notification" and "Message" in doc:
+        message = doc["Message"]
+        if not isinstance(message, str):
+            raise BadMessageError("SNS envelope's Message is not a string")
+        try:
+            inner = json.loads(message)
+        except json.JSONDecodeError:
+            raise BadMessageError("SNS envelope's Message is not JSON") from None
+        return _parse_document(inner, envelope="sns", depth=depth + 1)
+    if "Records" in doc:
+        return _parse_s3_records(doc["Records"], envelope=envelope)
+    if doc.get("source") == "aws.s3" and "detail" in doc:
+        return _parse_eventbridge(doc, envelope="eventbridge" if envelope == "s3" else envelope)
+    raise BadMessageError("not an S3 event notification, SNS envelope or EventBridge S3 event")
+
+
+def _parse_s3_records(records: Any, *, envelope: str) -> ParsedMessage:
+    if not isinstance(records, list) or not records:
+        raise BadMessageError("Records is empty or not a list")
+    created: list[ObjectRef] = []
+    removed: list[ObjectRef] = []
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise BadMessageError(f"Records[{index}] is not an object")
+        name = str(record.get("eventName", ""))
+        try:
+            s3 = record["s3"]
+            bucket = s3["bucket"]["name"]
+            obj = s3["object"]
+            raw_key = obj["key"]
+        except (KeyError, TypeError):
+            raise BadMessageError(
+                f"Records[{index}] lacks s3.bucket.name or s3.object.key"
+            ) from None
+        if not isinstance(bucket, str) or not isinstance(raw_key, str):
+            raise BadMessageError(f"Records[{index}] has a non-string bucket or key")
+        ref = ObjectRef(
+            bucket=bucket,
+            key=_checked_key(unquote_plus(raw_key), index),
+            etag=_opt_str(obj.get("eTag")),
+            version_id=_opt_str(obj.get("versionId")),
+            sequencer=_opt_str(obj.get("sequencer")),
+            size=_opt_int(obj.get("size")),
+            event_name=name or "ObjectCreated",
+        )
+        if "ObjectRemoved" in name:
+            removed.append(ref)
+        elif name and "ObjectCreated" not in name:
+            # Other S3 events (restore, replication, lifecycle…) carry nothing for us.
+            continue
+        else:
+            created.append(ref)
+    return ParsedMessage(objects=tuple(created), removed=tuple(removed), envelope=envelope)
+
+
+def _parse_eventbridge(doc: dict[str, Any], *, envelope: str) -> ParsedMessage:
+    detail_type = doc.get("detail-type")
+    try:
+        detail = doc["detail"]
+        bucket = detail["bucket"]["name"]
+        obj = detail["object"]
+        key = obj["key"]
+    except (KeyError, TypeError):
+        raise BadMessageError(
+            "EventBridge event lacks detail.bucket.name or detail.object.key"
+        ) from None
+    if not isinstance(bucket, str) or not isinstance(key, str):
+        raise BadMessageError("EventBridge event has a non-string bucket or key")
+    ref = ObjectRef(
+        bucket=bucket,
+        key=_checked_key(key, 0),  # EventBridge keys are not URL-encoded.
+        etag=_opt_str(obj.get("etag")),
+        version_id=_opt_str(obj.get("version-id")),
+        sequencer=_opt_str(obj.get("sequencer")),
+        size=_opt_int(obj.get("size")),
+        event_name=str(detail_type),
+    )
+    if detail_type == "Object Created":
+        return ParsedMessage(objects=(ref,), envelope=envelope)
+    if detail_type == "Object Deleted":
+        return ParsedMessage(removed=(ref,), envelope=envelope)
+    return ParsedMessage(envelope=envelope)
+
+
+def _checked_key(key: str, index: int) -> str:
+    if not key:
+        raise BadMessageError(f"Records[{index}] has an empty key")
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise BadMessageError(f"Records[{index}] key is longer than {MAX_KEY_BYTES} bytes")
+    return key
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _opt_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -1,0 +1,112 @@
+"""Settings, read once at start-up from the environment or a ``.env`` file (see CONTRACT.md).
+
+AWS region, credentials and endpoints are deliberately absent: boto3 reads its own standard
+variables (``AWS_REGION``, ``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_REKOGNITION``, …), which is all
+that the local mode changes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from worker.errors import ConfigError
+
+
+class Strategy(StrEnum):
+    COMPARE = "compare"
+    COLLECTION = "collection"
+    AUTO = "auto"
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    CONSOLE = "console"
+
+
+def _prefix(value: str) -> str:
+    """Normalise an S3 prefix: no leading slash, exactly one trailing slash (or empty)."""
+    value = value.strip().lstrip("/")
+    if value and not value.endswith("/"):
+        value += "/"
+    return value
+
+
+class Settings(BaseSettings):
+    """Every variable of CONTRACT.md. Verbs call :meth:`require` for the ones they need."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        frozen=True,
+    )
+
+    bucket_name: str | None = None
+    sns_topic_arn: str | None = None
+    queue_url: str | None = None
+    reference_prefix: str = "references/"
+    upload_prefix: str = "uploads/"
+    result_prefix: str = "results/"
+    similarity_threshold: Annotated[float, Field(ge=0, le=100)] = 80.0
+    strategy: Strategy = Strategy.AUTO
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 8
+    rekognition_max_tps: Annotated[float | None, Field(gt=0)] = None
+    reference_cache_ttl_seconds: Annotated[float, Field(ge=0)] = 300.0
+    dlq_url: str | None = None
+    log_format: LogFormat = LogFormat.JSON
+    log_level: str = "INFO"
+    # Not in the contract's table, added as optional tunables.
+    shutdown_grace_seconds: Annotated[float, Field(gt=0, le=120)] = 25.0
+    max_object_bytes: Annotated[int, Field(gt=0)] = 50 * 1024 * 1024
+    collection_id: str = "face-match-references"
+    health_file: str | None = None
+
+    @field_validator("reference_prefix", "upload_prefix", "result_prefix")
+    @classmethod
+    def _normalise_prefix(cls, value: str) -> str:
+        return _prefix(value)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("bucket_name", "sns_topic_arn", "queue_url", "dlq_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def require(self, *names: str) -> Settings:
+        """Raise :class:`ConfigError` naming every variable in ``names`` that is unset."""
+        missing = [
+            f"{name.upper()}: required but not set" for name in names if not getattr(self, name)
+        ]
+        if missing:
+            raise ConfigError(missing)
+        return self
+
+    @property
+    def bucket(self) -> str:
+        if not self.bucket_name:
+            raise ConfigError(["BUCKET_NAME: required but not set"])
+        return self.bucket_name
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; turn pydantic's errors into one line per variable (``ConfigError``)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]).upper() or "SETTINGS"
+            problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+        raise ConfigError(problems) from None
