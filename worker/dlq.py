@@ -1,0 +1,472 @@
+"""Dead-letter queue operations (boto3 edge): find the DLQ, look at it, move it back, empty it,
+and dead-letter a message the worker can never process.
+
+Every function takes an SQS client; nothing here reads settings. ``ClientError`` and botocore's
+connection errors are translated into the worker's error tree, so the CLI never shows a traceback.
+
+``list`` must not consume: SQS has no "peek", so messages are received with a short visibility
+timeout (long enough that a scan never sees the same message twice) and every one of them is made
+visible again with ``ChangeMessageVisibilityBatch`` (visibility 0) before the function returns. A
+side effect SQS gives us no way around: each look adds one to a message's receive count.
+
+``redrive`` is send-then-delete (moto has no ``StartMessageMoveTask``): a crash in between leaves a
+duplicate on the source queue — which the result records' conditional write absorbs — never a loss.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from worker.errors import BadMessageError, ConfigError, RetryableError, WorkerError
+from worker.events import ObjectRef, parse_body
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import (
+        MessageAttributeValueOutputTypeDef,
+        MessageAttributeValueTypeDef,
+        MessageTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
+    )
+
+# SQS: at most 10 entries per batch call (receive, send, delete, change visibility).
+SQS_BATCH = 10
+# SQS: a message (body + attribute names, types and values) is at most 256 KiB.
+SQS_MAX_MESSAGE_BYTES = 256 * 1024
+# SQS: at most 10 message attributes per message.
+SQS_MAX_ATTRIBUTES = 10
+# Our own cap on the error_message attribute, in characters: enough for a reason, not a dump.
+MAX_ERROR_MESSAGE_CHARS = 1000
+# Our own cap on the error_type attribute, in characters.
+MAX_ERROR_TYPE_CHARS = 256
+# How long a message stays hidden while `list` scans or `redrive` moves it (seconds).
+# Long enough that one scan never receives the same message twice.
+SCAN_VISIBILITY_SECONDS = 30
+MOVE_VISIBILITY_SECONDS = 60
+# When a short poll finds nothing but SQS still counts visible messages, one long poll of this
+# many seconds asks every SQS server, so "empty" means "nothing left", not "unlucky sample".
+RECEIVE_WAIT_SECONDS = 1
+# Message attributes the worker sets when it dead-letters; dropped on redrive.
+ERROR_TYPE_ATTRIBUTE = "error_type"
+ERROR_MESSAGE_ATTRIBUTE = "error_message"
+ERROR_ATTRIBUTES = frozenset({ERROR_TYPE_ATTRIBUTE, ERROR_MESSAGE_ATTRIBUTE})
+
+# Characters SQS refuses in bodies and attribute values (anything outside XML 1.0's Char).
+_INVALID_SQS_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_NONEXISTENT_QUEUE_CODES = frozenset(
+    {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NonExistentQueue"}
+)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One message on the dead-letter queue, as ``worker dlq list`` shows it."""
+
+    message_id: str
+    sent_at: str | None  # ISO-8601 UTC, from SentTimestamp
+    receive_count: int | None  # ApproximateReceiveCount, this look included
+    error_type: str  # empty when the message came through the redrive policy
+    error_message: str
+    objects: tuple[ObjectRef, ...] = ()
+    parse_error: str | None = None  # why the body names no object, when it does not parse
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "sent_at": self.sent_at,
+            "receive_count": self.receive_count,
+            "error_type": self.error_type,
+            "error_message": self.error_message,
+            "objects": [
+                {
+                    "bucket": ref.bucket,
+                    "key": ref.key,
+                    "version_id": ref.version_id,
+                    "etag": ref.etag,
+                }
+                for ref in self.objects
+            ],
+            "parse_error": self.parse_error,
+        }
+
+
+@dataclass(frozen=True)
+class RedriveResult:
+    moved: int = 0
+    failed: int = 0  # could not be sent: still on the dead-letter queue
+    duplicated: int = 0  # sent but not deleted: on both queues
+    errors: tuple[str, ...] = field(default=())
+
+
+# --------------------------------------------------------------------------- finding the queues
+
+
+def resolve_dlq_url(sqs: SQSClient, *, dlq_url: str | None, queue_url: str | None) -> str:
+    """``dlq_url`` when given, else the dead-letter target of ``queue_url``'s redrive policy."""
+    if dlq_url:
+        return dlq_url
+    if not queue_url:
+        raise ConfigError(
+            ["DLQ_URL: not set, and QUEUE_URL (whose redrive policy names it) is not set either"]
+        )
+    with _translated("GetQueueAttributes", queue_url=queue_url, setting="QUEUE_URL"):
+        attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])
+    raw_policy = attrs.get("Attributes", {}).get("RedrivePolicy")
+    if not raw_policy:
+        raise ConfigError(["DLQ_URL: not set, and QUEUE_URL's queue has no redrive policy"])
+    try:
+        arn = json.loads(raw_policy)["deadLetterTargetArn"]
+        _, _, _, _region, account, name = arn.split(":", 5)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ConfigError(
+            [f"DLQ_URL: not set, and QUEUE_URL's redrive policy is unreadable: {raw_policy!r}"]
+        ) from None
+    with _translated("GetQueueUrl", queue_url=arn, setting="DLQ_URL"):
+        return sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+
+
+def resolve_source_url(sqs: SQSClient, *, dlq_url: str, queue_url: str | None) -> str:
+    """Where ``redrive`` sends messages: ``queue_url``, else the DLQ's only source queue."""
+    if queue_url:
+        return queue_url
+    with _translated("ListDeadLetterSourceQueues", queue_url=dlq_url, setting="DLQ_URL"):
+        sources = sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls", [])
+    if len(sources) == 1:
+        return sources[0]
+    found = "no source queue" if not sources else f"{len(sources)} source queues"
+    raise ConfigError([f"QUEUE_URL: not set, and the dead-letter queue has {found}"])
+
+
+# --------------------------------------------------------------------------- list
+
+
+def peek(
+    sqs: SQSClient,
+    dlq_url: str,
+    *,
+    limit: int | None = None,
+    wait_seconds: int = RECEIVE_WAIT_SECONDS,
+) -> list[DeadLetter]:
+    """The messages on ``dlq_url`` (at most ``limit``), left on the queue and visible."""
+    seen: dict[str, DeadLetter] = {}
+    handles: dict[str, str] = {}  # message id -> latest receipt handle (only the latest counts)
+    try:
+        while limit is None or len(seen) < limit:
+            wanted = SQS_BATCH if limit is None else min(SQS_BATCH, limit - len(seen))
+            batch = _receive(sqs, dlq_url, wanted, SCAN_VISIBILITY_SECONDS, wait_seconds)
+            fresh = 0
+            for message in batch:
+                message_id = message.get("MessageId", "")
+                handles[message_id] = message.get("ReceiptHandle", "")
+                if message_id not in seen:
+                    seen[message_id] = describe(message)
+                    fresh += 1
+            if not fresh:
+                break
+    finally:
+        _release(sqs, dlq_url, handles)
+    return list(seen.values())
+
+
+def describe(message: MessageTypeDef) -> DeadLetter:
+    """What ``list`` shows of one received message. Never raises on a strange body."""
+    attributes = message.get("Attributes", {})
+    user = message.get("MessageAttributes", {})
+    objects: tuple[ObjectRef, ...] = ()
+    parse_error = None
+    try:
+        objects = parse_body(message.get("Body", "")).objects
+    except BadMessageError as exc:
+        parse_error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - a listing must show every message, whatever its body
+        parse_error = f"{type(exc).__name__}: {exc}"
+    return DeadLetter(
+        message_id=message.get("MessageId", ""),
+        sent_at=iso_timestamp(attributes.get("SentTimestamp")),
+        receive_count=_opt_int(attributes.get("ApproximateReceiveCount")),
+        error_type=_string_attribute(user, ERROR_TYPE_ATTRIBUTE),
+        error_message=_string_attribute(user, ERROR_MESSAGE_ATTRIBUTE),
+        objects=objects,
+        parse_error=parse_error,
+    )
+
+
+def _string_attribute(
+    attributes: Mapping[str, MessageAttributeValueOutputTypeDef], name: str
+) -> str:
+    value = attributes.get(name)
+    return value.get("StringValue", "") if value is not None else ""
+
+
+def iso_timestamp(millis: str | None) -> str | None:
+    """SQS's epoch-milliseconds attribute as ``2026-11-26T22:00:00Z``; None when absent or odd."""
+    value = _opt_int(millis)
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromtimestamp(value / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------- redrive
+
+
+def redrive(
+    sqs: SQSClient,
+    dlq_url: str,
+    target_url: str,
+    *,
+    limit: int | None = None,
+    wait_seconds: int = RECEIVE_WAIT_SECONDS,
+) -> RedriveResult:
+    """Move messages from ``dlq_url`` to ``target_url``: send a copy, then delete what was sent.
+
+    The copy keeps the body and the message attributes except ``error_type``/``error_message``.
+    Messages that could not be sent stay on the dead-letter queue and are made visible again.
+    """
+    if dlq_url == target_url:
+        raise ConfigError(["QUEUE_URL: is the dead-letter queue itself; nothing to redrive"])
+    moved = duplicated = 0
+    errors: list[str] = []
+    unsent: dict[str, str] = {}  # message id -> receipt handle, made visible again at the end
+    try:
+        while limit is None or moved + len(unsent) < limit:
+            wanted = SQS_BATCH if limit is None else min(SQS_BATCH, limit - moved - len(unsent))
+            batch = [
+                m
+                for m in _receive(sqs, dlq_url, wanted, MOVE_VISIBILITY_SECONDS, wait_seconds)
+                if m.get("MessageId", "") not in unsent
+            ]
+            if not batch:
+                break
+            by_id = {str(index): message for index, message in enumerate(batch)}
+            entries: list[SendMessageBatchRequestEntryTypeDef] = [
+                {
+                    "Id": entry_id,
+                    "MessageBody": message.get("Body", ""),
+                    "MessageAttributes": _kept_attributes(message),
+                }
+                for entry_id, message in by_id.items()
+            ]
+            with _translated("SendMessageBatch", queue_url=target_url, setting="QUEUE_URL"):
+                sent = sqs.send_message_batch(QueueUrl=target_url, Entries=entries)
+            for failure in sent.get("Failed", []):
+                message = by_id[failure["Id"]]
+                unsent[message.get("MessageId", "")] = message.get("ReceiptHandle", "")
+                errors.append(
+                    f"{message.get('MessageId')}: not sent: {failure.get('Code')} "
+                    f"{failure.get('Message', '')}".rstrip()
+                )
+            done = [by_id[ok["Id"]] for ok in sent.get("Successful", [])]
+            not_deleted = _delete(sqs, dlq_url, done)
+            moved += len(done) - len(not_deleted)
+            duplicated += len(not_deleted)
+            errors.extend(f"{mid}: sent but not deleted: {why}" for mid, why in not_deleted)
+    finally:
+        _release(sqs, dlq_url, unsent)
+    return RedriveResult(
+        moved=moved, failed=len(unsent), duplicated=duplicated, errors=tuple(errors)
+    )
+
+
+def _kept_attributes(message: MessageTypeDef) -> dict[str, MessageAttributeValueTypeDef]:
+    kept: dict[str, MessageAttributeValueTypeDef] = {}
+    for name, value in message.get("MessageAttributes", {}).items():
+        if name in ERROR_ATTRIBUTES:
+            continue
+        copy: MessageAttributeValueTypeDef = {"DataType": value["DataType"]}
+        if "StringValue" in value:
+            copy["StringValue"] = value["StringValue"]
+        if "BinaryValue" in value:
+            copy["BinaryValue"] = value["BinaryValue"]
+        kept[name] = copy
+    return kept
+
+
+def _delete(
+    sqs: SQSClient, queue_url: str, messages: Sequence[MessageTypeDef]
+) -> list[tuple[str, str]]:
+    """Delete ``messages`` in batches; return (message id, reason) of each one not deleted."""
+    failed: list[tuple[str, str]] = []
+    for start in range(0, len(messages), SQS_BATCH):
+        chunk = {str(i): m for i, m in enumerate(messages[start : start + SQS_BATCH])}
+        with _translated("DeleteMessageBatch", queue_url=queue_url, setting="DLQ_URL"):
+            answer = sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": entry_id, "ReceiptHandle": m.get("ReceiptHandle", "")}
+                    for entry_id, m in chunk.items()
+                ],
+            )
+        failed.extend(
+            (chunk[f["Id"]].get("MessageId", ""), f"{f.get('Code')} {f.get('Message', '')}".strip())
+            for f in answer.get("Failed", [])
+        )
+    return failed
+
+
+# --------------------------------------------------------------------------- purge
+
+
+def purge(sqs: SQSClient, dlq_url: str) -> int:
+    """Empty the dead-letter queue; return how many messages SQS counted on it just before."""
+    with _translated("GetQueueAttributes", queue_url=dlq_url, setting="DLQ_URL"):
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=dlq_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        ).get("Attributes", {})
+    count = sum(
+        _opt_int(attrs.get(name)) or 0
+        for name in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
+    )
+    with _translated("PurgeQueue", queue_url=dlq_url, setting="DLQ_URL"):
+        sqs.purge_queue(QueueUrl=dlq_url)
+    return count
+
+
+# --------------------------------------------------------------------------- dead-lettering
+
+
+def send_to_dlq(
+    sqs: SQSClient, dlq_url: str, body: str, error_type: str, error_message: str
+) -> str:
+    """Put ``body`` on the dead-letter queue with ``error_type``/``error_message`` attributes.
+
+    Used by the runner for messages it can never process. The reason is cleaned of characters SQS
+    refuses and cut to :data:`MAX_ERROR_MESSAGE_CHARS`; if the body is so large that body and
+    attributes would pass SQS's 256 KiB, the reason is shortened further and, only when even the
+    body alone cannot fit, the body is cut (and the reason says so). Returns the new message id.
+    """
+    body, attributes = dead_letter_payload(body, error_type, error_message)
+    with _translated("SendMessage", queue_url=dlq_url, setting="DLQ_URL"):
+        answer = sqs.send_message(QueueUrl=dlq_url, MessageBody=body, MessageAttributes=attributes)
+    return answer["MessageId"]
+
+
+def dead_letter_payload(
+    body: str, error_type: str, error_message: str
+) -> tuple[str, dict[str, MessageAttributeValueTypeDef]]:
+    """The body and attributes :func:`send_to_dlq` sends, within SQS's limits. Pure."""
+    body = _sqs_text(body) or "(empty body)"  # SQS refuses an empty body
+    kind = _sqs_text(error_type)[:MAX_ERROR_TYPE_CHARS] or "Unknown"
+    reason = _sqs_text(error_message)[:MAX_ERROR_MESSAGE_CHARS]
+    # Size SQS counts: body + each attribute's name, type and value, all as UTF-8.
+    fixed = (
+        len(ERROR_TYPE_ATTRIBUTE) + len("String") + _utf8_len(kind)
+        + len(ERROR_MESSAGE_ATTRIBUTE) + len("String")
+    )  # fmt: skip
+    room = SQS_MAX_MESSAGE_BYTES - fixed - _utf8_len(body)
+    if room < _utf8_len(reason):
+        if room >= 200:  # keep a useful reason when there is room for one
+            reason = _cut_utf8(reason, room)
+        else:
+            original = _utf8_len(body)
+            reason = _cut_utf8(reason, 150) + f" (body cut from {original} bytes)"
+            body = _cut_utf8(body, SQS_MAX_MESSAGE_BYTES - fixed - _utf8_len(reason))
+    attributes: dict[str, MessageAttributeValueTypeDef] = {
+        ERROR_TYPE_ATTRIBUTE: {"DataType": "String", "StringValue": kind}
+    }
+    if reason:  # SQS refuses an empty attribute value; absent reads as empty
+        attributes[ERROR_MESSAGE_ATTRIBUTE] = {"DataType": "String", "StringValue": reason}
+    return body, attributes
+
+
+def _sqs_text(text: str) -> str:
+    return _INVALID_SQS_CHARS.sub("\ufffd", text)
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def _cut_utf8(text: str, max_bytes: int) -> str:
+    """``text`` cut to at most ``max_bytes`` of UTF-8, never inside a character."""
+    return text.encode("utf-8")[: max(max_bytes, 0)].decode("utf-8", "ignore")
+
+
+# --------------------------------------------------------------------------- shared SQS edge
+
+
+def _receive(
+    sqs: SQSClient, queue_url: str, count: int, visibility: int, wait_seconds: int
+) -> list[MessageTypeDef]:
+    """Up to ``count`` messages; empty only when the queue has nothing visible left.
+
+    A short poll first (fast, but it samples only some SQS servers); when it comes back empty
+    while SQS still counts visible messages, one long poll of ``wait_seconds`` asks them all.
+    """
+    messages = _receive_once(sqs, queue_url, count, visibility, 0)
+    if messages or not wait_seconds:
+        return messages
+    with _translated("GetQueueAttributes", queue_url=queue_url, setting="DLQ_URL"):
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        ).get("Attributes", {})
+    if not _opt_int(attrs.get("ApproximateNumberOfMessages")):
+        return []
+    return _receive_once(sqs, queue_url, count, visibility, wait_seconds)
+
+
+def _receive_once(
+    sqs: SQSClient, queue_url: str, count: int, visibility: int, wait_seconds: int
+) -> list[MessageTypeDef]:
+    with _translated("ReceiveMessage", queue_url=queue_url, setting="DLQ_URL"):
+        answer = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=count,
+            VisibilityTimeout=visibility,
+            WaitTimeSeconds=wait_seconds,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+    return answer.get("Messages", [])
+
+
+def _release(sqs: SQSClient, queue_url: str, handles: Mapping[str, str]) -> None:
+    """Make the received messages visible again (visibility 0), in batches of 10."""
+    items = [(mid, handle) for mid, handle in handles.items() if handle]
+    for start in range(0, len(items), SQS_BATCH):
+        chunk = items[start : start + SQS_BATCH]
+        with _translated("ChangeMessageVisibilityBatch", queue_url=queue_url, setting="DLQ_URL"):
+            sqs.change_message_visibility_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                    for i, (_, handle) in enumerate(chunk)
+                ],
+            )
+
+
+@contextmanager
+def _translated(action: str, *, queue_url: str, setting: str) -> Iterator[None]:
+    """botocore's errors → the worker's: a missing queue is configuration (exit 2), the rest run time."""
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "")
+        message = error.get("Message", "")
+        if code in _NONEXISTENT_QUEUE_CODES:
+            raise ConfigError([f"{setting}: queue does not exist: {queue_url}"]) from exc
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        cls = RetryableError if status >= 500 or "Throttl" in code else WorkerError
+        raise cls(f"SQS {action} on {queue_url} failed: {code}: {message}") from exc
+    except BotoCoreError as exc:
+        raise RetryableError(f"SQS {action} on {queue_url} failed: {exc}") from exc
+
+
+def _opt_int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
