@@ -1,18 +1,76 @@
-"""`worker embedded` — not built yet (see the issue that owns it)."""
+"""`worker embedded` — serve the embedded AWS (moto's S3, SQS, SNS and the local face engine
+behind the Rekognition API) on one loopback endpoint, in the foreground.
+
+Prints the ``export`` lines first (flushed), then serves until SIGINT or SIGTERM and exits 0.
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import threading
 from typing import Any
 
-from worker.cli.common import EXIT_FAILED
+from worker.cli.common import EXIT_FAILED, EXIT_OK, export_lines, start
+
+# LocalStack's edge port: the endpoint is stable across runs unless --port says otherwise.
+DEFAULT_PORT = 4566
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("embedded", help="(not built yet)", description="Not built yet.")
+    parser = sub.add_parser(
+        "embedded",
+        help="serve S3, SQS, SNS and a local Rekognition on one loopback endpoint",
+        description=(
+            "Serve the embedded AWS in the foreground: moto's S3, SQS and SNS and the local face "
+            "engine behind the Rekognition API, all on one endpoint. Prints the export lines that "
+            "point boto3, the AWS CLI and `worker run` at it, then serves until SIGINT/SIGTERM. "
+            "State lives in memory and is gone when it stops."
+        ),
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)"
+    )
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    print("worker embedded: not built yet")
-    return EXIT_FAILED
+    start()
+    try:
+        from worker.engine.server import EmbeddedAWS  # noqa: PLC0415 - needs the local extra
+    except ImportError as exc:
+        print(
+            f"worker embedded: needs the 'local' extra (pip install 'face-match-worker[local]'): {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    aws = EmbeddedAWS(port=args.port, host=args.host)
+    try:
+        try:
+            aws.start()
+        except OSError as exc:
+            print(
+                f"worker embedded: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr
+            )
+            return EXIT_FAILED
+        sys.stdout.write(export_lines(aws.environment().items()))
+        sys.stdout.flush()
+        stopping.wait()
+        return EXIT_OK
+    finally:
+        aws.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
