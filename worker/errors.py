@@ -11,7 +11,11 @@ from __future__ import annotations
 
 
 class WorkerError(Exception):
-    """Root of every error the worker raises on purpose."""
+    """Root of every error the worker raises on purpose. ``code`` keeps the AWS error code."""
+
+    def __init__(self, message: str = "", *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ConfigError(WorkerError):

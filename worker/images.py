@@ -45,3 +45,8 @@ def sniff(head: bytes) -> str | None:
 def to_rekognition_jpeg(data: bytes, fmt: str) -> bytes:
     """Decode ``data`` (of sniffed format ``fmt``) and re-encode it as a JPEG Rekognition accepts."""
     raise InvalidImageError(f"{fmt.upper()} images are not supported yet")
+
+
+def needs_conversion(fmt: str, size_bytes: int) -> bool:
+    """True when a JPEG/PNG cannot go to Rekognition as an S3 object as it is."""
+    return fmt not in NATIVE_FORMATS or size_bytes > REKOGNITION_MAX_S3_OBJECT_BYTES

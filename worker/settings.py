@@ -62,9 +62,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Not in the contract's table, added as optional tunables.
     shutdown_grace_seconds: Annotated[float, Field(gt=0, le=120)] = 25.0
+    poll_wait_seconds: Annotated[int, Field(ge=0, le=20)] = 20
+    visibility_timeout_seconds: Annotated[int, Field(ge=5, le=43200)] = 60
     max_object_bytes: Annotated[int, Field(gt=0)] = 50 * 1024 * 1024
     collection_id: str = "face-match-references"
-    health_file: str | None = None
+    health_file: str | None = "/tmp/face-match-worker.heartbeat"  # noqa: S108  # per-container /tmp
 
     @field_validator("reference_prefix", "upload_prefix", "result_prefix")
     @classmethod

@@ -10,11 +10,11 @@ import sys
 from collections.abc import Sequence
 
 from worker import __version__
-from worker.cli import demo, dlq, embedded, references, run, setup
+from worker.cli import demo, dlq, embedded, health, references, run, setup
 from worker.cli.common import EXIT_CONFIG, EXIT_FAILED
 from worker.errors import ConfigError, WorkerError
 
-VERBS = (run, demo, embedded, setup, references, dlq)
+VERBS = (run, demo, embedded, setup, references, dlq, health)
 
 
 def build_parser() -> argparse.ArgumentParser:

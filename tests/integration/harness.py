@@ -1,0 +1,236 @@
+"""Integration harness: a moto server over HTTP, the fake Rekognition, the contract's resources
+(bucket → notification → queue with DLQ, topic → subscribed results queue) and `worker run` in a
+subprocess, driven the way a user would: uploads with boto3, results read from the subscribed
+queue and from ``results/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+REGION = "us-east-1"
+
+
+def client(service: str, endpoint: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@dataclass
+class Published:
+    """One SNS notification as the subscribed queue received it."""
+
+    subject: str
+    record: dict[str, Any]
+    attributes: dict[str, Any]
+
+
+@dataclass
+class Stack:
+    endpoint: str
+    bucket: str
+    queue_url: str
+    dlq_url: str
+    topic_arn: str
+    results_queue_url: str
+    s3: Any = field(repr=False)
+    sqs: Any = field(repr=False)
+    sns: Any = field(repr=False)
+
+    @classmethod
+    def create(cls, endpoint: str, max_receive_count: int = 5) -> Stack:
+        s3, sqs, sns = (client(name, endpoint) for name in ("s3", "sqs", "sns"))
+        name = f"t{uuid.uuid4().hex[:12]}"
+        s3.create_bucket(Bucket=name)
+        dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        queue_url = sqs.create_queue(
+            QueueName=name,
+            Attributes={
+                "VisibilityTimeout": "30",
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
+                ),
+            },
+        )["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        s3.put_bucket_notification_configuration(
+            Bucket=name,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "QueueArn": queue_arn,
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {
+                            "Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}
+                        },
+                    },
+                    {
+                        "QueueArn": queue_arn,
+                        "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+                        "Filter": {
+                            "Key": {"FilterRules": [{"Name": "prefix", "Value": "references/"}]}
+                        },
+                    },
+                ]
+            },
+        )
+        topic_arn = sns.create_topic(Name=name)["TopicArn"]
+        results_url = sqs.create_queue(QueueName=f"{name}-results")["QueueUrl"]
+        results_arn = sqs.get_queue_attributes(QueueUrl=results_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=results_arn)
+        return cls(endpoint, name, queue_url, dlq_url, topic_arn, results_url, s3, sqs, sns)
+
+    def env(self, rekognition_endpoint: str, **settings: str) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AWS_ENDPOINT_URL", "PYTEST_", "COV_"))
+        }
+        env.update(
+            AWS_ENDPOINT_URL=self.endpoint,
+            AWS_ENDPOINT_URL_REKOGNITION=rekognition_endpoint,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_REGION=REGION,
+            AWS_DEFAULT_REGION=REGION,
+            BUCKET_NAME=self.bucket,
+            QUEUE_URL=self.queue_url,
+            SNS_TOPIC_ARN=self.topic_arn,
+            POLL_WAIT_SECONDS="1",
+            LOG_FORMAT="json",
+            LOG_LEVEL="INFO",
+        )
+        env.update(settings)
+        return env
+
+    def put(self, key: str, body: bytes) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+
+    def published(self, count: int, timeout: float = 30.0) -> list[Published]:
+        """Wait for ``count`` notifications on the subscribed queue (and fail if more come)."""
+        found: list[Published] = []
+        deadline = time.monotonic() + timeout
+        while len(found) < count and time.monotonic() < deadline:
+            for message in self._receive(self.results_queue_url):
+                envelope = json.loads(message["Body"])
+                found.append(
+                    Published(
+                        subject=envelope.get("Subject", ""),
+                        record=json.loads(envelope["Message"]),
+                        attributes=envelope.get("MessageAttributes", {}),
+                    )
+                )
+        assert len(found) >= count, f"expected {count} notifications, got {len(found)}: {found}"
+        return found
+
+    def no_more_published(self, wait: float = 3.0) -> None:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            extra = self._receive(self.results_queue_url, wait=1)
+            assert not extra, f"unexpected extra notification: {extra[0]['Body'][:500]}"
+
+    def record(self, key: str) -> dict[str, Any]:
+        obj = self.s3.get_object(Bucket=self.bucket, Key=f"results/{key}.json")
+        return json.loads(obj["Body"].read())
+
+    def queue_depth(self, url: str | None = None) -> int:
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=url or self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(
+            attrs["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    def wait_drained(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.queue_depth() and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert self.queue_depth() == 0, "the queue was not drained"
+
+    def _receive(self, url: str, wait: int = 1) -> list[dict[str, Any]]:
+        response = self.sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=wait,
+            MessageAttributeNames=["All"],
+        )
+        messages: list[dict[str, Any]] = response.get("Messages", [])
+        for message in messages:
+            self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return messages
+
+
+class WorkerProcess:
+    """`python -m worker run` in a subprocess; stderr (JSON logs) kept in a file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "worker", "run"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+        )
+
+    def logs(self) -> list[dict[str, Any]]:
+        lines = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                lines.append({"event": "(not json)", "text": line})
+        return lines
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [line for line in self.logs() if line.get("event") == name]
+
+    def wait_for_log(self, name: str, timeout: float = 20.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.events(name)
+            if found:
+                return found[0]
+            assert self.proc.poll() is None, f"worker exited early:\n{self.log_path.read_text()}"
+            time.sleep(0.1)
+        raise AssertionError(
+            f"no {name!r} log line within {timeout} s:\n{self.log_path.read_text()}"
+        )
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self._log.close()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()

@@ -1,0 +1,108 @@
+"""The upload in S3: what it is (HEAD + a few leading bytes) and how Rekognition should see it.
+
+JPEG and PNG within Rekognition's S3 limit go as ``S3Object`` references (never downloaded).
+Anything else that is an image is downloaded once, converted by :mod:`worker.images` and sent as
+``Bytes``. Objects larger than ``MAX_OBJECT_BYTES`` are refused without downloading them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from worker import images
+from worker.errors import InvalidImageError, ObjectGoneError
+from worker.events import ObjectRef
+from worker.recognition.client import Image
+from worker.recognition.retry import translate
+from worker.references import normalise_etag
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchVersion", "NoSuchBucket"})
+
+
+@dataclass(frozen=True)
+class Upload:
+    """The upload as it is in S3 now."""
+
+    bucket: str
+    key: str
+    etag: str
+    version_id: str | None
+    size: int
+
+    @property
+    def identity(self) -> str:
+        """What distinguishes this upload from another one under the same key."""
+        return self.version_id or self.etag
+
+
+class ObjectStore:
+    """Reads uploads. All S3 reads of the data path go through here."""
+
+    def __init__(self, s3: S3Client, max_object_bytes: int) -> None:
+        self._s3 = s3
+        self._max_bytes = max_object_bytes
+
+    def head(self, ref: ObjectRef) -> Upload:
+        params: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
+        if ref.version_id:
+            params["VersionId"] = ref.version_id
+        try:
+            head = self._s3.head_object(**params)
+        except ClientError as exc:
+            raise _translate_missing(exc, ref) from exc
+        version = head.get("VersionId")
+        return Upload(
+            bucket=ref.bucket,
+            key=ref.key,
+            etag=normalise_etag(head.get("ETag")),
+            version_id=version if version and version != "null" else None,
+            size=int(head.get("ContentLength", 0)),
+        )
+
+    def image_for_rekognition(self, upload: Upload) -> Image:
+        """The ``Image`` parameter for this upload; :class:`InvalidImageError` when it is none."""
+        if upload.size == 0:
+            raise InvalidImageError("empty object (0 bytes)")
+        if upload.size > self._max_bytes:
+            raise InvalidImageError(
+                f"object too large: {upload.size:,} bytes (limit {self._max_bytes:,})"
+            )
+        head = self._read(upload, byte_range=f"bytes=0-{images.SNIFF_BYTES - 1}")
+        fmt = images.sniff(head)
+        if fmt is None:
+            raise InvalidImageError(f"not an image (starts with {head[:8]!r})")
+        if fmt in images.NATIVE_FORMATS and not images.needs_conversion(fmt, upload.size):
+            s3_object: dict[str, str] = {"Bucket": upload.bucket, "Name": upload.key}
+            if upload.version_id:
+                s3_object["Version"] = upload.version_id
+            return {"S3Object": s3_object}
+        return {"Bytes": images.to_rekognition_jpeg(self._read(upload), fmt)}
+
+    def _read(self, upload: Upload, byte_range: str | None = None) -> bytes:
+        params: dict[str, Any] = {"Bucket": upload.bucket, "Key": upload.key}
+        if upload.version_id:
+            params["VersionId"] = upload.version_id
+        else:
+            params["IfMatch"] = f'"{upload.etag}"'
+        if byte_range:
+            params["Range"] = byte_range
+        try:
+            body = self._s3.get_object(**params)["Body"]
+            return body.read()
+        except ClientError as exc:
+            raise _translate_missing(exc, upload) from exc
+
+
+def _translate_missing(exc: ClientError, obj: ObjectRef | Upload) -> Exception:
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    if code in MISSING_CODES:
+        return ObjectGoneError(f"s3://{obj.bucket}/{obj.key} no longer exists", code=code)
+    if code in {"PreconditionFailed", "412"}:
+        return ObjectGoneError(f"s3://{obj.bucket}/{obj.key} was replaced meanwhile", code=code)
+    return translate(exc)

@@ -1,0 +1,1 @@
+"""Amazon Rekognition at the edge: retries, rate limit, error translation, and the strategies."""

@@ -1,0 +1,82 @@
+"""The Rekognition adapter: every call rate-limited, retried, translated, counted."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tenacity import RetryCallState
+
+from worker.errors import ThrottledError
+from worker.faces import Box
+from worker.logs import get_logger
+from worker.metrics import Metrics
+from worker.recognition.ratelimit import RateLimiter, Unlimited
+from worker.recognition.retry import retrying, translate
+
+if TYPE_CHECKING:
+    from mypy_boto3_rekognition import RekognitionClient
+
+log = get_logger(__name__)
+
+Image = dict[str, Any]
+"""A Rekognition ``Image``: ``{"S3Object": {"Bucket", "Name"[, "Version"]}}`` or ``{"Bytes": b}``."""
+
+
+class Rekognition:
+    def __init__(
+        self,
+        client: RekognitionClient,
+        *,
+        max_tps: float | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._client = client
+        self._limiter: RateLimiter | Unlimited = (
+            RateLimiter(max_tps, burst=max(1, int(max_tps))) if max_tps else Unlimited()
+        )
+        self._metrics = metrics or Metrics()
+
+    def detect_faces(self, image: Image) -> list[Box]:
+        """Boxes of every face Rekognition finds in ``image`` (default attributes)."""
+        response = self.call("detect_faces", Image=image)
+        return [
+            Box.from_rekognition(face["BoundingBox"]) for face in response.get("FaceDetails", [])
+        ]
+
+    def compare_faces(
+        self, source: Image, target: Image, threshold: float
+    ) -> list[tuple[float, Box]]:
+        """(similarity, box in target) for each target face matching the source's largest face."""
+        response = self.call(
+            "compare_faces", SourceImage=source, TargetImage=target, SimilarityThreshold=threshold
+        )
+        return [
+            (float(match["Similarity"]), Box.from_rekognition(match["Face"]["BoundingBox"]))
+            for match in response.get("FaceMatches", [])
+        ]
+
+    def call(self, operation: str, **params: Any) -> Any:
+        """One API call under the rate limit, retried on retryable failures only."""
+        method = getattr(self._client, operation)
+        for attempt in retrying(on_retry=self._on_retry):
+            with attempt:
+                self._limiter.acquire()
+                self._metrics.incr("RekognitionCalls")
+                try:
+                    return method(**params)
+                except Exception as exc:
+                    error = translate(exc)
+                    if isinstance(error, ThrottledError):
+                        self._metrics.incr("RekognitionThrottles")
+                    raise error from exc
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _on_retry(self, state: RetryCallState) -> None:
+        self._metrics.incr("RekognitionRetries")
+        outcome = state.outcome
+        log.info(
+            "rekognition_retry",
+            attempt=state.attempt_number,
+            wait_s=round(state.upcoming_sleep, 3),
+            error=str(outcome.exception()) if outcome else None,
+        )

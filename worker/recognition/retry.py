@@ -1,0 +1,106 @@
+"""Which Rekognition failures are worth another try, and how long to wait (tenacity).
+
+botocore makes a single attempt for Rekognition (see :mod:`worker.clients`); this module is the
+only retry layer for it, so the two never multiply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from worker.errors import (
+    AccessDeniedError,
+    InvalidImageError,
+    NoFaceError,
+    ObjectGoneError,
+    PermanentError,
+    RetryableError,
+    ThrottledError,
+    WorkerError,
+)
+
+T = TypeVar("T")
+
+# Attempts per Rekognition call, first included, and the ceiling on the time spent retrying it.
+MAX_ATTEMPTS = 8
+MAX_RETRY_SECONDS = 60.0
+# Backoff: full jitter, exponential from 0.2 s, each wait at most 10 s.
+BACKOFF_MULTIPLIER = 0.2
+BACKOFF_MAX_SECONDS = 10.0
+
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "LimitExceededException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "SlowDown",
+    }
+)
+TRANSIENT_CODES = frozenset(
+    {"InternalServerError", "ServiceUnavailableException", "ServiceUnavailable", "RequestTimeout"}
+)
+PERMANENT_CODES: dict[str, type[PermanentError]] = {
+    "InvalidImageFormatException": InvalidImageError,
+    "ImageTooLargeException": InvalidImageError,
+    "InvalidS3ObjectException": ObjectGoneError,
+    "AccessDeniedException": AccessDeniedError,
+    "AccessDenied": AccessDeniedError,
+    "InvalidParameterException": NoFaceError,
+}
+
+CONNECTION_ERRORS = (
+    EndpointConnectionError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+)
+
+
+def translate(exc: Exception) -> WorkerError:
+    """Map a botocore failure onto the worker's error tree (retryable or permanent)."""
+    if isinstance(exc, WorkerError):
+        return exc
+    if isinstance(exc, CONNECTION_ERRORS):
+        return RetryableError(f"connection problem: {exc}")
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        message = str(error.get("Message", "")) or code
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code in THROTTLING_CODES:
+            return ThrottledError(f"{code}: {message}")
+        if code in TRANSIENT_CODES or status >= 500:
+            return RetryableError(f"{code or status}: {message}")
+        permanent = PERMANENT_CODES.get(code, PermanentError)
+        return permanent(f"{code}: {message}", code=code)
+    return RetryableError(f"{type(exc).__name__}: {exc}")
+
+
+def retrying(on_retry: Callable[[RetryCallState], None] | None = None) -> Retrying:
+    """The retry policy for one Rekognition call: retryable errors only, jittered backoff."""
+    return Retrying(
+        retry=retry_if_exception_type(RetryableError),
+        wait=wait_random_exponential(multiplier=BACKOFF_MULTIPLIER, max=BACKOFF_MAX_SECONDS),
+        stop=stop_after_attempt(MAX_ATTEMPTS) | stop_after_delay(MAX_RETRY_SECONDS),
+        before_sleep=on_retry,
+        reraise=True,
+    )

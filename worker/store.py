@@ -1,0 +1,103 @@
+"""Result records in S3: look up, write conditionally, mark as published. The S3 edge of
+:mod:`worker.results`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from worker.errors import RetryableError
+from worker.recognition.retry import translate
+from worker.references import normalise_etag
+from worker.results import ExistingRecord, result_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+META_UPLOAD_ID = "upload-id"
+META_SEQUENCER = "upload-sequencer"
+META_NOTIFIED = "notified"
+PENDING, SENT = "pending", "sent"
+
+
+class RecordConflict(RetryableError):
+    """Another delivery wrote the record between our look-up and our write."""
+
+
+class ResultStore:
+    def __init__(self, s3: S3Client, bucket: str, prefix: str) -> None:
+        self._s3, self._bucket, self._prefix = s3, bucket, prefix
+
+    def key_for(self, upload_key: str) -> str:
+        return result_key(upload_key, self._prefix)
+
+    def lookup(self, upload_key: str) -> ExistingRecord | None:
+        try:
+            head = self._s3.head_object(Bucket=self._bucket, Key=self.key_for(upload_key))
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise translate(exc) from exc
+        meta = head.get("Metadata", {})
+        modified = head.get("LastModified") or datetime.now(UTC)
+        return ExistingRecord(
+            etag=normalise_etag(head.get("ETag")),
+            upload_id=meta.get(META_UPLOAD_ID),
+            sequencer=meta.get(META_SEQUENCER),
+            notified=meta.get(META_NOTIFIED) == SENT,
+            age_seconds=(datetime.now(UTC) - modified).total_seconds(),
+        )
+
+    def read(self, upload_key: str) -> dict[str, Any]:
+        try:
+            obj = self._s3.get_object(Bucket=self._bucket, Key=self.key_for(upload_key))
+        except ClientError as exc:
+            raise translate(exc) from exc
+        record: dict[str, Any] = json.loads(obj["Body"].read())
+        return record
+
+    def write(
+        self,
+        record: dict[str, Any],
+        *,
+        upload_id: str,
+        sequencer: str | None,
+        expect_etag: str | None,
+        notified: bool = False,
+    ) -> str:
+        """Write the record conditionally; return its ETag. :class:`RecordConflict` if raced."""
+        metadata = {META_UPLOAD_ID: upload_id, META_NOTIFIED: SENT if notified else PENDING}
+        if sequencer:
+            metadata[META_SEQUENCER] = sequencer
+        condition = {"IfMatch": f'"{expect_etag}"'} if expect_etag else {"IfNoneMatch": "*"}
+        try:
+            response = self._s3.put_object(
+                Bucket=self._bucket,
+                Key=self.key_for(record["key"]),
+                Body=json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8"),
+                ContentType="application/json",
+                Metadata=metadata,
+                **condition,  # type: ignore[arg-type]  # one of two condition headers
+            )
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code"))
+            if code in {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}:
+                raise RecordConflict(
+                    f"result record for {record['key']!r} changed meanwhile"
+                ) from exc
+            raise translate(exc) from exc
+        return normalise_etag(response.get("ETag"))
+
+    def mark_notified(
+        self, record: dict[str, Any], *, upload_id: str, sequencer: str | None, etag: str
+    ) -> None:
+        """Rewrite the same record as ``notified=sent``. A newer upload's record wins quietly."""
+        with contextlib.suppress(RecordConflict):
+            self.write(
+                record, upload_id=upload_id, sequencer=sequencer, expect_etag=etag, notified=True
+            )
