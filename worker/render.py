@@ -12,6 +12,8 @@ MAX_MESSAGE_BYTES = 256 * 1024
 # Room kept for message attributes and the JSON envelope around the three texts.
 MESSAGE_MARGIN_BYTES = 8 * 1024
 ELLIPSIS = "..."
+# A label in a Subject is cut here so that the upload's key keeps some room.
+MAX_LABEL_CHARS = 40
 
 
 def ascii_text(value: str) -> str:
@@ -32,27 +34,28 @@ def shorten(text: str, limit: int) -> str:
 
 
 def subject(record: dict[str, Any]) -> str:
-    """A Subject SNS always accepts: ≤ 99 printable ASCII characters, never empty."""
-    key = ascii_text(record["key"])
+    """A Subject SNS always accepts: ≤ 99 printable ASCII characters, never empty.
+
+    Long keys lose their middle (the file name at the end stays readable); long labels are cut.
+    """
+    key = " ".join(ascii_text(record["key"]).split())
     status = record["status"]
     if status == "matched":
         best = record["matches"][0]
-        who = ascii_text(best["label"])
+        who = shorten(" ".join(ascii_text(best["label"]).split()), MAX_LABEL_CHARS)
         more = len(record["matches"]) - 1
-        head = f"Match: {who} ({best['similarity']:.1f}%)"
-        if more:
-            head += f" +{more}"
-        # The label gets room first; the key takes what is left.
-        head = shorten(head, MAX_SUBJECT_CHARS - len(" in ") - 8)
-        text = f"{head} in {key}"
-    elif status == "no_match":
-        text = f"No match: {key}"
-    elif status == "no_face":
-        text = f"No face: {key}"
+        head = f"Match: {who} ({best['similarity']:.1f}%)" + (f" +{more}" if more else "") + " in "
     else:
-        text = f"Rejected: {key}"
-    text = shorten(" ".join(text.split()), MAX_SUBJECT_CHARS)
-    return text or "Face match result"
+        head = {"no_match": "No match: ", "no_face": "No face: "}.get(status, "Rejected: ")
+    text = head + shorten_middle(key, MAX_SUBJECT_CHARS - len(head))
+    return text.strip() or "Face match result"
+
+
+def shorten_middle(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    keep = max(limit - len(ELLIPSIS), 0)
+    return text[: keep // 3] + ELLIPSIS + text[len(text) - (keep - keep // 3) :]
 
 
 def email_text(record: dict[str, Any]) -> str:
