@@ -283,7 +283,7 @@ def _decode_failure(name: str, exc: BaseException, data: bytes) -> str:
     ):
         return f"truncated {name} ({len(data):,} bytes)"
     if isinstance(exc, UnidentifiedImageError) or "cannot identify" in lowered:
-        return f"corrupt {name}: the header is not a valid {name} header"
+        return f"corrupt or truncated {name} (its header cannot be read)"
     return f"corrupt {name} ({_short(detail) or type(exc).__name__})"
 
 
