@@ -25,8 +25,7 @@ FROM ${PYTHON_IMAGE}
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    HEALTH_FILE=/tmp/worker-heartbeat
+    PYTHONUNBUFFERED=1
 
 RUN groupadd --system --gid 10001 worker \
     && useradd --system --uid 10001 --gid worker --no-create-home --home-dir /nonexistent \

@@ -341,7 +341,8 @@ def _environment_names(tf: Config) -> set[str]:
 def test_container_environment_names_match_the_contract(tf: Config) -> None:
     names = _environment_names(tf)
     assert names >= CONTRACT_VARIABLES | {"AWS_REGION"}
-    known = {field.upper() for field in Settings.model_fields} | {"AWS_REGION"}
+    boto3 = {"AWS_REGION", "AWS_DEFAULT_REGION"}
+    known = {field.upper() for field in Settings.model_fields} | boto3
     assert names <= known, f"not a worker setting: {names - known}"
 
 

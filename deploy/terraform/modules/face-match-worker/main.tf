@@ -35,7 +35,10 @@ locals {
       COLLECTION_ID        = var.collection_id
       LOG_FORMAT           = "json"
       LOG_LEVEL            = var.log_level
-      AWS_REGION           = local.region
+      # boto3 reads AWS_DEFAULT_REGION; AWS_REGION is the contract's name. Fargate sets both
+      # too, these make the task definition say so.
+      AWS_REGION         = local.region
+      AWS_DEFAULT_REGION = local.region
     },
     var.rekognition_max_tps == null ? {} : { REKOGNITION_MAX_TPS = tostring(var.rekognition_max_tps) },
   )
