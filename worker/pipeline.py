@@ -56,6 +56,10 @@ log = get_logger(__name__)
 
 # A lost race for the record is re-decided this many times before the message is retried.
 MAX_RECORD_RACES = 3
+# A delivery that finds its upload's record "pending" watches it this long for the writer to
+# finish before handing the message back until the publish lease ends.
+WRITER_PATIENCE_SECONDS = 10.0
+WRITER_POLL_SECONDS = 0.25
 
 
 @dataclass
@@ -117,7 +121,9 @@ class Pipeline:
         if ref.etag and not ref.version_id and ref.etag.strip('"') != upload.etag:
             log.info("upload_superseded", event_etag=ref.etag, current_etag=upload.etag)
             return Ack(reason="superseded by a newer upload")
-        for _ in range(MAX_RECORD_RACES):
+        races = 0
+        patience = time.monotonic() + WRITER_PATIENCE_SECONDS
+        while races < MAX_RECORD_RACES:
             decision = decide(self.store.lookup(upload.key), upload.identity, ref.sequencer)
             if isinstance(decision, AlreadyDone):
                 log.info("upload_duplicate")
@@ -127,6 +133,11 @@ class Pipeline:
                 log.info("upload_superseded", reason="a newer upload's record exists")
                 return Ack(reason="superseded by a newer upload")
             if isinstance(decision, WaitForWriter):
+                # Usually a concurrent duplicate that is milliseconds from done: look again
+                # shortly; a writer that died is taken over when its lease runs out.
+                if time.monotonic() < patience:
+                    time.sleep(WRITER_POLL_SECONDS)
+                    continue
                 return RetryLater(reason="another delivery is publishing", delay=decision.seconds)
             if isinstance(decision, PublishPending):
                 record = self.store.read(upload.key)
@@ -143,6 +154,7 @@ class Pipeline:
                 )
             except RecordConflict:
                 log.info("record_race_lost")
+                races += 1
                 continue
             self._publish(record, upload, ref.sequencer, etag)
             self.metrics.incr(f"Uploads.{record['status']}")
