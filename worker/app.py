@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from worker.clients import Clients
+from worker.emf import REFERENCE_CACHE_REFRESHES, EmfExporter
 from worker.metrics import Metrics
 from worker.objects import ObjectStore
 from worker.pipeline import Pipeline
@@ -57,4 +58,8 @@ def build_runner(
         grace_seconds=settings.shutdown_grace_seconds,
         health_file=settings.health_file,
     )
-    return Runner(clients.sqs, pipeline.handle, config, pipeline.metrics)
+    emf = EmfExporter(
+        pipeline.metrics,
+        sources={REFERENCE_CACHE_REFRESHES: lambda: pipeline.references.refreshes},
+    )
+    return Runner(clients.sqs, pipeline.handle, config, pipeline.metrics, emf=emf)

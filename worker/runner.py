@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
+    from worker.emf import EmfExporter
+
 log = get_logger(__name__)
 
 # SQS limits.
@@ -73,8 +75,10 @@ class Runner:
         handler: Callable[[str], Outcome],
         config: RunnerConfig,
         metrics: Metrics | None = None,
+        emf: EmfExporter | None = None,
     ) -> None:
         self._sqs = sqs
+        self._emf = emf
         self._handler = handler
         self._cfg = config
         self._metrics = metrics or Metrics()
@@ -112,6 +116,8 @@ class Runner:
         ]
         for thread in helpers:
             thread.start()
+        if self._emf:
+            self._emf.start()
         log.info("worker_started", queue_url=self._cfg.queue_url, concurrency=self._cfg.concurrency)
         try:
             while not self._stop.is_set():
@@ -122,6 +128,8 @@ class Runner:
             self._stop.set()
             self._acks.put_nowait(None)  # wakes the acker to exit
             helpers[1].join(timeout=SHUTDOWN_MARGIN_SECONDS)
+            if self._emf:
+                self._emf.close()  # the last counters, DLQ sends of the final acks included
         log.info("worker_stopped", released=released)
         return released
 
