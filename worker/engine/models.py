@@ -34,6 +34,10 @@ WORKING_LONGEST_SIDE = 1024
 # dlib's aligned face chip for the ResNet model: 150 px with 25 % padding.
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
+# HOG's own threshold (scores above it are faces). Real faces in ../shared/faces score from 0.14
+# up, so it cannot be raised much; known false hit: the mission patch on scikit-image's astronaut
+# (scores 0.05-0.22 depending on scale).
+MIN_DETECTION_SCORE = 0.0
 # Formats Rekognition accepts (Pillow's names).
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG"})
 _MODEL_FILES = {
@@ -64,7 +68,8 @@ def similarity(distance: float) -> float:
 def detection_confidence(score: float) -> float:
     """Rekognition-style detection confidence 0-100 from a HOG detection score.
 
-    HOG reports faces whose score is above 0 (typical faces score 0.5-3). The map is the logistic
+    HOG reports faces whose score is above 0 (typical faces score 0.5-3; the engine keeps those
+    above :data:`MIN_DETECTION_SCORE`). The map is the logistic
     ``100 / (1 + exp(-(3 * score + 3)))``: score 0 → 95.3, 0.5 → 98.9, 1 → 99.75.
     """
     return 100.0 / (1.0 + math.exp(-(3.0 * score + 3.0)))
@@ -162,7 +167,7 @@ class FaceModels:
         work = _working_copy(image)
         pixels = np.asarray(work)
         with self._lock:
-            rects, scores, _ = self._detector.run(pixels, 0, 0.0)
+            rects, scores, _ = self._detector.run(pixels, 0, MIN_DETECTION_SCORE)
             shapes = [self._predictor(pixels, rect) for rect in rects]
             chips = [
                 self._get_face_chip(pixels, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
