@@ -71,8 +71,9 @@ def test_compare_faces_errors(rekognition: Any, samples: dict[str, bytes], bucke
     face = {"Bytes": samples["hopper"]}
     with pytest.raises(errors.InvalidParameterException):
         rekognition.compare_faces(SourceImage={"Bytes": samples["blank"]}, TargetImage=face)
-    with pytest.raises(errors.InvalidImageFormatException):
-        rekognition.compare_faces(SourceImage={"Bytes": b"not an image"}, TargetImage=face)
+    for _ in range(2):  # the second answer comes from the cache, and is the same
+        with pytest.raises(errors.InvalidImageFormatException):
+            rekognition.compare_faces(SourceImage={"Bytes": b"not an image"}, TargetImage=face)
     gif = io.BytesIO()
     Image.new("RGB", (50, 50)).save(gif, "GIF")
     with pytest.raises(errors.InvalidImageFormatException):

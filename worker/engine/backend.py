@@ -39,9 +39,9 @@ MAX_COMPARE_TARGET_FACES = 100
 # IndexFaces indexes at most 100 faces per call.
 MAX_INDEX_FACES = 100
 # Cache bound: analysed images kept, and faces held across them (an unembedded face holds a
-# 67 KB chip).
+# 67 KB chip, so at most about 70 MB of chips).
 CACHE_MAX_IMAGES = 512
-CACHE_MAX_FACES = 2048
+CACHE_MAX_FACES = 1024
 # What the API reports as the model version.
 FACE_MODEL_VERSION = "6.0"
 DEFAULT_ACCOUNT_ID = "123456789012"
@@ -125,7 +125,8 @@ class AnalysisCache:
             slot.result = compute()
             forget = False
         except RekognitionError as exc:
-            slot.error = exc
+            # A fresh copy: the original's traceback holds the image bytes alive.
+            slot.error = type(exc)(exc.message)
             forget = False
         except Exception as exc:  # noqa: BLE001 - re-raised to every waiter, not remembered
             slot.error = exc
