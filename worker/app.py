@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from worker.clients import Clients
 from worker.emf import REFERENCE_CACHE_REFRESHES, EmfExporter
@@ -11,10 +12,12 @@ from worker.objects import ObjectStore
 from worker.pipeline import Pipeline
 from worker.publish import Publisher
 from worker.recognition.client import Rekognition
+from worker.recognition.collection import Collection, CollectionStrategy
 from worker.recognition.compare import CompareStrategy
+from worker.recognition.strategies import AutoStrategy, MatchStrategy
 from worker.references import ReferenceCache
 from worker.runner import Runner, RunnerConfig
-from worker.settings import Settings
+from worker.settings import Settings, Strategy
 from worker.store import ResultStore
 
 # Threads for the Rekognition calls of all uploads in flight (the compare fan-out).
@@ -22,7 +25,19 @@ RECOGNITION_THREADS_PER_UPLOAD = 4
 MAX_RECOGNITION_THREADS = 64
 
 
-def build_pipeline(settings: Settings, clients: Clients, metrics: Metrics) -> Pipeline:
+@dataclass(frozen=True)
+class Matching:
+    """Everything that turns an upload's faces into matches, shared by `run` and `references`."""
+
+    rekognition: Rekognition
+    references: ReferenceCache
+    objects: ObjectStore
+    compare: CompareStrategy
+    collection: CollectionStrategy
+    strategy: MatchStrategy
+
+
+def build_matching(settings: Settings, clients: Clients, metrics: Metrics) -> Matching:
     bucket = settings.bucket
     rekognition = Rekognition(
         clients.rekognition, max_tps=settings.rekognition_max_tps, metrics=metrics
@@ -30,17 +45,37 @@ def build_pipeline(settings: Settings, clients: Clients, metrics: Metrics) -> Pi
     references = ReferenceCache(
         clients.s3, bucket, settings.reference_prefix, settings.reference_cache_ttl_seconds
     )
+    objects = ObjectStore(clients.s3, settings.max_object_bytes)
     calls = ThreadPoolExecutor(
         min(MAX_RECOGNITION_THREADS, RECOGNITION_THREADS_PER_UPLOAD * settings.concurrency),
         thread_name_prefix="rekognition",
     )
+    compare = CompareStrategy(rekognition, references, bucket, calls)
+    collection = CollectionStrategy(
+        Collection(rekognition, settings.collection_id, bucket),
+        references,
+        objects.read_image,
+        calls,
+    )
+    strategy: MatchStrategy
+    if settings.strategy is Strategy.COMPARE:
+        strategy = compare
+    elif settings.strategy is Strategy.COLLECTION:
+        strategy = collection
+    else:
+        strategy = AutoStrategy(compare, collection, references)
+    return Matching(rekognition, references, objects, compare, collection, strategy)
+
+
+def build_pipeline(settings: Settings, clients: Clients, metrics: Metrics) -> Pipeline:
+    matching = build_matching(settings, clients, metrics)
     return Pipeline(
         settings=settings,
-        objects=ObjectStore(clients.s3, settings.max_object_bytes),
-        rekognition=rekognition,
-        references=references,
-        strategy=CompareStrategy(rekognition, references, bucket, calls),
-        store=ResultStore(clients.s3, bucket, settings.result_prefix),
+        objects=matching.objects,
+        rekognition=matching.rekognition,
+        references=matching.references,
+        strategy=matching.strategy,
+        store=ResultStore(clients.s3, settings.bucket, settings.result_prefix),
         publisher=Publisher(clients.sns, str(settings.sns_topic_arn)),
         metrics=metrics,
     )

@@ -84,6 +84,19 @@ class ObjectStore:
             return {"S3Object": s3_object}
         return {"Bytes": images.to_rekognition_jpeg(self._read(upload), fmt)}
 
+    def read_image(self, image: Image) -> bytes:
+        """The bytes behind a Rekognition ``Image`` (downloading an ``S3Object`` one)."""
+        if "Bytes" in image:
+            return bytes(image["Bytes"])
+        s3_object = image["S3Object"]
+        params: dict[str, Any] = {"Bucket": s3_object["Bucket"], "Key": s3_object["Name"]}
+        if s3_object.get("Version"):
+            params["VersionId"] = s3_object["Version"]
+        try:
+            return self._s3.get_object(**params)["Body"].read()
+        except ClientError as exc:
+            raise translate(exc) from exc
+
     def _read(self, upload: Upload, byte_range: str | None = None) -> bytes:
         params: dict[str, Any] = {"Bucket": upload.bucket, "Key": upload.key}
         if upload.version_id:

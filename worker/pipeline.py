@@ -38,7 +38,8 @@ from worker.objects import ObjectStore, Upload
 from worker.outcomes import Ack, DeadLetter, Outcome, RetryLater, combine
 from worker.publish import Publisher
 from worker.recognition.client import Rekognition
-from worker.recognition.compare import CompareStrategy, StrategyResult
+from worker.recognition.compare import StrategyResult
+from worker.recognition.strategies import MatchStrategy
 from worker.references import ReferenceCache
 from worker.results import (
     AlreadyDone,
@@ -68,7 +69,7 @@ class Pipeline:
     objects: ObjectStore
     rekognition: Rekognition
     references: ReferenceCache
-    strategy: CompareStrategy
+    strategy: MatchStrategy
     store: ResultStore
     publisher: Publisher
     metrics: Metrics

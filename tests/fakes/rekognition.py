@@ -119,6 +119,10 @@ class FakeRekognition:
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
         self._throttle_next = 0
+        # Face collections: id → face id → (colour, ExternalImageId, box).
+        self.collections: dict[
+            str, dict[str, tuple[tuple[int, int, int], str, dict[str, float]]]
+        ] = {}
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
         self.endpoint = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -134,6 +138,7 @@ class FakeRekognition:
         with self._lock:
             self.calls.clear()
             self._throttle_next = 0
+            self.collections.clear()
 
     def throttle(self, calls: int) -> None:
         with self._lock:
@@ -208,4 +213,100 @@ class FakeRekognition:
             "SourceImageFace": {"BoundingBox": largest.box, "Confidence": 99.9},
             "FaceMatches": matches,
             "UnmatchedFaces": unmatched,
+        }
+
+    # ------------------------------------------------------------------ collections
+
+    def _collection(self, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self.collections[params["CollectionId"]]
+        except KeyError:
+            raise RekognitionError(
+                "ResourceNotFoundException",
+                f"The collection id: {params['CollectionId']} does not exist",
+            ) from None
+
+    def _CreateCollection(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            if params["CollectionId"] in self.collections:
+                raise RekognitionError(
+                    "ResourceAlreadyExistsException", "The collection already exists"
+                )
+            self.collections[params["CollectionId"]] = {}
+        return {
+            "StatusCode": 200,
+            "CollectionArn": f"aws:rekognition:us-east-1:123456789012:collection/{params['CollectionId']}",
+            "FaceModelVersion": "7.0",
+        }
+
+    def _DescribeCollection(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"FaceCount": len(self._collection(params)), "FaceModelVersion": "7.0"}
+
+    def _ListFaces(self, params: dict[str, Any]) -> dict[str, Any]:
+        faces = self._collection(params)
+        return {
+            "Faces": [
+                {"FaceId": face_id, "ExternalImageId": ext, "BoundingBox": box, "Confidence": 99.9}
+                for face_id, (_, ext, box) in sorted(faces.items())
+            ]
+        }
+
+    def _IndexFaces(self, params: dict[str, Any]) -> dict[str, Any]:
+        faces = self._collection(params)
+        found = sorted(find_faces(self._image(params["Image"])), key=lambda f: -f.area)
+        records = []
+        for face in found[: int(params.get("MaxFaces", 100))]:
+            face_id = f"face-{len(self.calls)}-{face.colour}-{len(faces)}".replace(" ", "")
+            with self._lock:
+                faces[face_id] = (face.colour, params.get("ExternalImageId", ""), face.box)
+            records.append(
+                {
+                    "Face": {
+                        "FaceId": face_id,
+                        "BoundingBox": face.box,
+                        "ExternalImageId": params.get("ExternalImageId", ""),
+                        "Confidence": 99.9,
+                    },
+                    "FaceDetail": {"BoundingBox": face.box},
+                }
+            )
+        return {"FaceRecords": records, "UnindexedFaces": []}
+
+    def _DeleteFaces(self, params: dict[str, Any]) -> dict[str, Any]:
+        faces = self._collection(params)
+        deleted = []
+        with self._lock:
+            for face_id in params["FaceIds"]:
+                if faces.pop(face_id, None) is not None:
+                    deleted.append(face_id)
+        return {"DeletedFaces": deleted}
+
+    def _SearchFacesByImage(self, params: dict[str, Any]) -> dict[str, Any]:
+        faces = self._collection(params)
+        found = find_faces(self._image(params["Image"]))
+        if not found:
+            raise RekognitionError(
+                "InvalidParameterException",
+                "There are no faces in the image. Should be at least 1.",
+            )
+        largest = max(found, key=lambda f: f.area)
+        threshold = float(params.get("FaceMatchThreshold", 80.0))
+        matches = [
+            {
+                "Similarity": score,
+                "Face": {
+                    "FaceId": face_id,
+                    "ExternalImageId": ext,
+                    "BoundingBox": box,
+                    "Confidence": 99.9,
+                },
+            }
+            for face_id, (colour, ext, box) in list(faces.items())
+            if (score := similarity(largest.colour, colour)) >= threshold
+        ]
+        matches.sort(key=lambda m: -m["Similarity"])
+        return {
+            "SearchedFaceBoundingBox": largest.box,
+            "SearchedFaceConfidence": 99.9,
+            "FaceMatches": matches[: int(params.get("MaxFaces", 80))],
         }

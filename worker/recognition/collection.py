@@ -1,0 +1,221 @@
+"""The ``collection`` strategy: references indexed once into a Rekognition face collection; an
+upload costs one DetectFaces plus one SearchFacesByImage per face found, whatever the number of
+references.
+
+Each reference photo is indexed with ``ExternalImageId = <sha256(key)[:40]>.<eTag>``: keys may hold
+any character while ExternalImageId allows only ``[a-zA-Z0-9_.\\-:]``, and the eTag part makes a
+replaced photo a different face. Search hits are mapped back to label and key through the cached
+reference list; faces whose reference is gone are deleted at the next sync.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from worker.errors import PermanentError
+from worker.faces import Box, Candidate, Reference
+from worker.logs import get_logger
+from worker.recognition.client import Image, Rekognition
+from worker.recognition.compare import StrategyResult
+from worker.recognition.crops import crop_face
+from worker.references import ReferenceCache
+
+log = get_logger(__name__)
+
+# Rekognition limits: faces per DeleteFaces call, matches per search.
+DELETE_FACES_BATCH = 4096
+SEARCH_MAX_FACES = 100
+_ETAG_CHARS = re.compile(r"[^a-zA-Z0-9_.\-:]")
+
+
+def external_id(ref: Reference) -> str:
+    digest = hashlib.sha256(ref.key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    return f"{digest}.{_ETAG_CHARS.sub('', ref.etag)[:64]}"
+
+
+@dataclass(frozen=True)
+class IndexedFace:
+    face_id: str
+    external_id: str
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    to_index: tuple[Reference, ...]
+    to_delete: tuple[str, ...]
+
+
+def plan_sync(refs: tuple[Reference, ...], indexed: list[IndexedFace]) -> SyncPlan:
+    """What to index and what to delete so that the collection holds exactly ``refs``. Pure."""
+    wanted = {external_id(ref): ref for ref in refs}
+    present = {face.external_id for face in indexed}
+    return SyncPlan(
+        to_index=tuple(ref for ext, ref in wanted.items() if ext not in present),
+        to_delete=tuple(face.face_id for face in indexed if face.external_id not in wanted),
+    )
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    indexed: int
+    deleted: int
+    without_face: int
+    total: int
+
+
+class Collection:
+    """The face collection at the edge: create, list, index, delete, search."""
+
+    def __init__(self, rekognition: Rekognition, collection_id: str, bucket: str) -> None:
+        self._rek, self.collection_id, self._bucket = rekognition, collection_id, bucket
+
+    def ensure(self) -> None:
+        try:
+            self._rek.call("describe_collection", CollectionId=self.collection_id)
+        except PermanentError as exc:
+            if exc.code != "ResourceNotFoundException":
+                raise
+            try:
+                self._rek.call("create_collection", CollectionId=self.collection_id)
+                log.info("collection_created", collection_id=self.collection_id)
+            except PermanentError as again:
+                if again.code != "ResourceAlreadyExistsException":
+                    raise
+
+    def faces(self) -> list[IndexedFace]:
+        found: list[IndexedFace] = []
+        token: str | None = None
+        while True:
+            params = {"CollectionId": self.collection_id, "MaxResults": 4096}
+            if token:
+                params["NextToken"] = token
+            page = self._rek.call("list_faces", **params)
+            found += [
+                IndexedFace(face["FaceId"], face.get("ExternalImageId", ""))
+                for face in page.get("Faces", [])
+            ]
+            token = page.get("NextToken")
+            if not token:
+                return found
+
+    def index(self, ref: Reference) -> str | None:
+        """Index the largest face of ``ref``; its face id, or None when it shows no face."""
+        response = self._rek.call(
+            "index_faces",
+            CollectionId=self.collection_id,
+            Image={"S3Object": {"Bucket": self._bucket, "Name": ref.key}},
+            ExternalImageId=external_id(ref),
+            MaxFaces=1,
+            QualityFilter="AUTO",
+            DetectionAttributes=[],
+        )
+        records = response.get("FaceRecords", [])
+        return str(records[0]["Face"]["FaceId"]) if records else None
+
+    def delete(self, face_ids: tuple[str, ...]) -> None:
+        for start in range(0, len(face_ids), DELETE_FACES_BATCH):
+            chunk = list(face_ids[start : start + DELETE_FACES_BATCH])
+            self._rek.call("delete_faces", CollectionId=self.collection_id, FaceIds=chunk)
+
+    def search(self, image: Image, threshold: float) -> list[tuple[str, float]]:
+        """(external id, similarity) of indexed faces like the largest face in ``image``."""
+        response = self._rek.call(
+            "search_faces_by_image",
+            CollectionId=self.collection_id,
+            Image=image,
+            FaceMatchThreshold=threshold,
+            MaxFaces=SEARCH_MAX_FACES,
+        )
+        return [
+            (str(match["Face"].get("ExternalImageId", "")), float(match["Similarity"]))
+            for match in response.get("FaceMatches", [])
+        ]
+
+
+class CollectionStrategy:
+    name = "collection"
+
+    def __init__(
+        self,
+        collection: Collection,
+        references: ReferenceCache,
+        load_bytes: Callable[[Image], bytes],
+        executor: Executor,
+    ) -> None:
+        self._collection = collection
+        self._refs = references
+        self._load_bytes = load_bytes
+        self._executor = executor
+        self._lock = threading.Lock()
+        self._synced: frozenset[tuple[str, str]] | None = None
+
+    def sync(self, refs: tuple[Reference, ...] | None = None) -> SyncReport:
+        """Make the collection hold exactly the bucket's references (idempotent)."""
+        refs = self._refs.get() if refs is None else refs
+        self._collection.ensure()
+        plan = plan_sync(refs, self._collection.faces())
+        if plan.to_delete:
+            self._collection.delete(plan.to_delete)
+        faceless = 0
+        for ref, face_id in zip(
+            plan.to_index, self._executor.map(self._index_one, plan.to_index), strict=True
+        ):
+            if face_id is None:
+                faceless += 1
+                self._refs.mark_unusable(ref, "no face found when indexing")
+        self._synced = frozenset((r.key, r.etag) for r in refs)
+        report = SyncReport(
+            indexed=len(plan.to_index) - faceless,
+            deleted=len(plan.to_delete),
+            without_face=faceless,
+            total=len(refs),
+        )
+        if plan.to_index or plan.to_delete:
+            log.info("collection_synced", **report.__dict__)
+        return report
+
+    def indexed_faces(self) -> dict[str, str]:
+        """External id → face id of what the collection holds now (no sync)."""
+        return {face.external_id: face.face_id for face in self._collection.faces()}
+
+    def _index_one(self, ref: Reference) -> str | None:
+        try:
+            return self._collection.index(ref)
+        except PermanentError as exc:
+            log.warning("reference_not_indexed", reference_key=ref.key, error=str(exc))
+            return None
+
+    def match(self, upload: Image, faces: list[Box], threshold: float) -> StrategyResult:
+        refs = self._refs.get()
+        with self._lock:
+            if self._synced != frozenset((r.key, r.etag) for r in refs):
+                self.sync(refs)
+        by_id = {external_id(ref): ref for ref in refs}
+        if len(faces) == 1:
+            searches = [(faces[0], upload)]
+        else:
+            data = self._load_bytes(upload)
+            searches = [(box, {"Bytes": crop_face(data, box)}) for box in faces]
+        futures = [
+            (box, self._executor.submit(self._search, image, threshold)) for box, image in searches
+        ]
+        candidates = [
+            Candidate(label=ref.label, reference_key=ref.key, similarity=similarity, face=box)
+            for box, future in futures
+            for ext, similarity in future.result()
+            if (ref := by_id.get(ext)) is not None
+        ]
+        return StrategyResult(candidates=candidates, references=len(refs), strategy=self.name)
+
+    def _search(self, image: Image, threshold: float) -> list[tuple[str, float]]:
+        try:
+            return self._collection.search(image, threshold)
+        except PermanentError as exc:
+            if exc.code == "InvalidParameterException":  # the crop shows no usable face
+                return []
+            raise
