@@ -11,6 +11,7 @@ the dead-letter queue's ``error_message`` attribute.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
@@ -19,6 +20,8 @@ from worker.errors import BadMessageError
 
 # S3 keys are at most 1,024 bytes of UTF-8.
 MAX_KEY_BYTES = 1024
+# S3 bucket names, loosely (legacy us-east-1 names allow capitals and underscores, up to 255).
+BUCKET_NAME = re.compile(r"[A-Za-z0-9._\-]{1,255}")
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ def _parse_s3_records(records: Any, *, envelope: str) -> ParsedMessage:
         if not isinstance(bucket, str) or not isinstance(raw_key, str):
             raise BadMessageError(f"Records[{index}] has a non-string bucket or key")
         ref = ObjectRef(
-            bucket=bucket,
+            bucket=_checked_bucket(bucket, index),
             key=_checked_key(unquote_plus(raw_key), index),
             etag=_opt_str(obj.get("eTag")),
             version_id=_opt_str(obj.get("versionId")),
@@ -132,7 +135,7 @@ def _parse_eventbridge(doc: dict[str, Any], *, envelope: str) -> ParsedMessage:
     if not isinstance(bucket, str) or not isinstance(key, str):
         raise BadMessageError("EventBridge event has a non-string bucket or key")
     ref = ObjectRef(
-        bucket=bucket,
+        bucket=_checked_bucket(bucket, 0),
         key=_checked_key(key, 0),  # EventBridge keys are not URL-encoded.
         etag=_opt_str(obj.get("etag")),
         version_id=_opt_str(obj.get("version-id")),
@@ -150,9 +153,19 @@ def _parse_eventbridge(doc: dict[str, Any], *, envelope: str) -> ParsedMessage:
 def _checked_key(key: str, index: int) -> str:
     if not key:
         raise BadMessageError(f"Records[{index}] has an empty key")
-    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise BadMessageError(f"Records[{index}] key is not valid UTF-8") from None
+    if size > MAX_KEY_BYTES:
         raise BadMessageError(f"Records[{index}] key is longer than {MAX_KEY_BYTES} bytes")
     return key
+
+
+def _checked_bucket(bucket: str, index: int) -> str:
+    if not BUCKET_NAME.fullmatch(bucket):
+        raise BadMessageError(f"Records[{index}] has an invalid bucket name {bucket[:80]!r}")
+    return bucket
 
 
 def _opt_str(value: Any) -> str | None:

@@ -76,7 +76,7 @@ class ObjectStore:
         head = self._read(upload, byte_range=f"bytes=0-{images.SNIFF_BYTES - 1}")
         fmt = images.sniff(head)
         if fmt is None:
-            raise InvalidImageError(f"not an image (starts with {head[:8]!r})")
+            raise InvalidImageError(images.describe_non_image(head))
         if fmt in images.NATIVE_FORMATS and not images.needs_conversion(fmt, upload.size):
             s3_object: dict[str, str] = {"Bucket": upload.bucket, "Name": upload.key}
             if upload.version_id:

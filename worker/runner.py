@@ -40,6 +40,9 @@ log = get_logger(__name__)
 SQS_MAX_BATCH = 10
 SQS_MAX_WAIT_SECONDS = 20
 SQS_MAX_VISIBILITY_SECONDS = 12 * 60 * 60
+# An unprocessable message with no DLQ to go to stays on the queue, hidden this long (within the
+# 12 h a message may be kept invisible in total).
+NO_DLQ_HIDE_SECONDS = 11 * 60 * 60
 # Pause after a failed receive before polling again.
 RECEIVE_ERROR_PAUSE_SECONDS = 2.0
 # Time kept at the end of the grace period for releasing messages and flushing acks.
@@ -221,7 +224,8 @@ class Runner:
                 if self._dead_letter(body, outcome):
                     deletes.append(item)
                 else:
-                    visibility.append((item.message_id, item.receipt_handle, 60))
+                    hide = NO_DLQ_HIDE_SECONDS if not self._cfg.dlq_url else 60
+                    visibility.append((item.message_id, item.receipt_handle, hide))
             elif isinstance(outcome, RetryLater):
                 delay = (
                     outcome.delay if outcome.delay is not None else retry_delay(item.receive_count)
@@ -237,13 +241,14 @@ class Runner:
 
     def _dead_letter(self, body: str, outcome: DeadLetter) -> bool:
         if not self._cfg.dlq_url:
+            # Nowhere to put it: keep it on the queue, hidden as long as SQS allows, and say so.
             log.error(
-                "message_dropped_no_dlq",
+                "message_unprocessable_no_dlq",
                 error_type=outcome.error_type,
                 error_message=outcome.error_message,
-                body=body[:10_000],
+                hidden_for_s=NO_DLQ_HIDE_SECONDS,
             )
-            return True
+            return False
         try:
             dlq.send_to_dlq(
                 self._sqs, self._cfg.dlq_url, body, outcome.error_type, outcome.error_message

@@ -61,6 +61,10 @@ def find_faces(data: bytes) -> list[FakeFace]:
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
+    except Image.DecompressionBombError as exc:
+        raise RekognitionError(
+            "ImageTooLargeException", f"Image size is too large: {exc}"
+        ) from None
     except (UnidentifiedImageError, OSError) as exc:
         raise RekognitionError(
             "InvalidImageFormatException", f"Request has invalid image format: {exc}"

@@ -184,7 +184,6 @@ def _record(bucket: str, raw_key: str) -> str:
     )
 
 
-@pytest.mark.xfail(reason="events.py accepts keys S3 cannot hold (reported to the lead)")
 @pytest.mark.parametrize(
     "body",
     [

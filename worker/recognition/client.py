@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from tenacity import RetryCallState
 
-from worker.errors import ThrottledError
+from worker.errors import InvalidImageError, NoFaceError, ThrottledError
 from worker.faces import Box
 from worker.logs import get_logger
 from worker.metrics import Metrics
@@ -38,7 +38,12 @@ class Rekognition:
 
     def detect_faces(self, image: Image) -> list[Box]:
         """Boxes of every face Rekognition finds in ``image`` (default attributes)."""
-        response = self.call("detect_faces", Image=image)
+        try:
+            response = self.call("detect_faces", Image=image)
+        except NoFaceError as exc:
+            # DetectFaces answers "no face" with an empty list; InvalidParameterException here
+            # means the image itself is unusable (too small, odd dimensions).
+            raise InvalidImageError(f"Rekognition refused the image: {exc}", code=exc.code) from exc
         return [
             Box.from_rekognition(face["BoundingBox"]) for face in response.get("FaceDetails", [])
         ]
