@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote_plus
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from worker import dlq
 from worker.cli import main
@@ -18,18 +16,9 @@ from worker.cli import main
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def dlq_moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def sqs(dlq_moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", dlq_moto_url)
+def sqs(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     return boto3.client("sqs")
 
 
@@ -203,9 +192,12 @@ def test_queue_without_redrive_policy_is_a_configuration_error(
 
 
 def test_missing_queue_is_a_configuration_error(
-    sqs: Any, dlq_moto_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    sqs: Any,
+    moto_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("QUEUE_URL", f"{dlq_moto_url}/123456789012/does-not-exist")
+    monkeypatch.setenv("QUEUE_URL", f"{moto_endpoint}/123456789012/does-not-exist")
     code, _, err = run(capsys, "list")
     assert code == 2
     assert "does not exist" in err
