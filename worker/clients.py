@@ -8,6 +8,7 @@ retry mode; Rekognition gets a single botocore attempt because :mod:`worker.reco
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,13 +49,17 @@ class Clients:
     rekognition: RekognitionClient
 
 
+def _session() -> boto3.session.Session:
+    # The contract names AWS_REGION; boto3 itself reads only AWS_DEFAULT_REGION and the profile.
+    return boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
+
+
 def make_client(service: str, *, max_attempts: int = AWS_MAX_ATTEMPTS) -> Any:
-    session = boto3.session.Session()
-    return session.client(service, config=_config(max_attempts))  # type: ignore[call-overload]
+    return _session().client(service, config=_config(max_attempts))  # type: ignore[call-overload]
 
 
 def make_clients() -> Clients:
-    session = boto3.session.Session()
+    session = _session()
     return Clients(
         s3=session.client("s3", config=_config(AWS_MAX_ATTEMPTS)),
         sqs=session.client("sqs", config=_config(AWS_MAX_ATTEMPTS)),

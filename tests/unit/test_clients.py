@@ -1,0 +1,24 @@
+import pytest
+
+from worker.clients import make_client, make_clients
+
+
+def test_aws_region_alone_is_enough(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    assert make_client("sqs").meta.region_name == "eu-west-1"
+    assert make_clients().rekognition.meta.region_name == "eu-west-1"
+
+
+def test_rekognition_gets_one_botocore_attempt_the_others_standard_retries() -> None:
+    clients = make_clients()
+    assert clients.rekognition.meta.config.retries["total_max_attempts"] == 1
+    assert clients.s3.meta.config.retries == {"mode": "standard", "total_max_attempts": 5}
+
+
+def test_endpoints_come_from_boto3_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_REKOGNITION", "http://127.0.0.1:9999")
+    clients = make_clients()
+    assert clients.s3.meta.endpoint_url == "http://127.0.0.1:4566"
+    assert clients.rekognition.meta.endpoint_url == "http://127.0.0.1:9999"
