@@ -42,6 +42,7 @@ from worker.recognition.compare import StrategyResult
 from worker.recognition.strategies import MatchStrategy
 from worker.references import ReferenceCache
 from worker.results import (
+    PUBLISH_LEASE_SECONDS,
     AlreadyDone,
     Process,
     PublishPending,
@@ -73,6 +74,7 @@ class Pipeline:
     store: ResultStore
     publisher: Publisher
     metrics: Metrics
+    publish_lease_seconds: float = PUBLISH_LEASE_SECONDS
 
     def handle(self, body: str) -> Outcome:
         """Process one SQS body."""
@@ -125,7 +127,12 @@ class Pipeline:
         races = 0
         patience = time.monotonic() + WRITER_PATIENCE_SECONDS
         while races < MAX_RECORD_RACES:
-            decision = decide(self.store.lookup(upload.key), upload.identity, ref.sequencer)
+            decision = decide(
+                self.store.lookup(upload.key),
+                upload.identity,
+                ref.sequencer,
+                lease_seconds=self.publish_lease_seconds,
+            )
             if isinstance(decision, AlreadyDone):
                 log.info("upload_duplicate")
                 self.metrics.incr("DuplicateDeliveries")
