@@ -124,6 +124,7 @@ class FakeRekognition:
         self.calls: Counter[str] = Counter()
         self._throttle_next = 0
         # Face collections: id → face id → (colour, ExternalImageId, box).
+        self.collections_enabled = True
         self.collections: dict[
             str, dict[str, tuple[tuple[int, int, int], str, dict[str, float]]]
         ] = {}
@@ -143,6 +144,7 @@ class FakeRekognition:
             self.calls.clear()
             self._throttle_next = 0
             self.collections.clear()
+            self.collections_enabled = True
 
     def throttle(self, calls: int) -> None:
         with self._lock:
@@ -170,6 +172,8 @@ class FakeRekognition:
                     raise RekognitionError("ThrottlingException", "Rate exceeded")
             params = json.loads(request.get_data() or b"{}")
             handler = getattr(self, f"_{action}", None)
+            if not self.collections_enabled and action not in {"DetectFaces", "CompareFaces"}:
+                handler = None  # a stand-in that knows only the tutorial's two calls
             if handler is None:
                 raise RekognitionError("UnknownOperationException", action)
             body, status = json.dumps(handler(params)), 200

@@ -156,3 +156,19 @@ def test_references_list_and_sync_cli(
     stack.s3.delete_object(Bucket=stack.bucket, Key="references/alice.png")
     assert main(["references", "sync"]) == 0
     assert "1 stale faces deleted" in capsys.readouterr().out
+
+
+def test_auto_keeps_to_compare_where_collections_are_unavailable(
+    stack: Stack, start_worker: StartWorker, fake_rekognition: FakeRekognition
+) -> None:
+    fake_rekognition.collections_enabled = False
+    for index, colour in enumerate(PEOPLE[:4]):
+        stack.put(f"references/person-{index}.png", face_png(colour))
+    worker = start_worker()  # STRATEGY=auto, the default
+    stack.put("uploads/1.png", face_png(PEOPLE[1]))
+    stack.put("uploads/2.png", face_png(PEOPLE[3]))
+    records = {p.record["key"]: p.record for p in stack.published(2)}
+    assert records["uploads/1.png"]["matches"][0]["label"] == "person-1"
+    assert records["uploads/2.png"]["matches"][0]["label"] == "person-3"
+    assert {r["strategy"] for r in records.values()} == {"compare"}
+    assert len(worker.events("collection_unavailable_using_compare")) == 1

@@ -88,6 +88,8 @@ def translate(exc: Exception) -> WorkerError:
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         if code in THROTTLING_CODES:
             return ThrottledError(f"{code}: {message}")
+        if status == 501:  # Not Implemented: asking again will not help
+            return PermanentError(f"{code or status}: {message}", code=code or "NotImplemented")
         if code in TRANSIENT_CODES or status >= 500:
             return RetryableError(f"{code or status}: {message}")
         permanent = PERMANENT_CODES.get(code, PermanentError)
