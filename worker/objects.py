@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from worker import images
 from worker.errors import InvalidImageError, ObjectGoneError
@@ -54,6 +54,8 @@ class ObjectStore:
             params["VersionId"] = ref.version_id
         try:
             head = self._s3.head_object(**params)
+        except BotoCoreError as exc:
+            raise translate(exc) from exc
         except ClientError as exc:
             raise _translate_missing(exc, ref) from exc
         version = head.get("VersionId")
@@ -94,7 +96,7 @@ class ObjectStore:
             params["VersionId"] = s3_object["Version"]
         try:
             return self._s3.get_object(**params)["Body"].read()
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise translate(exc) from exc
 
     def _read(self, upload: Upload, byte_range: str | None = None) -> bytes:
@@ -108,6 +110,8 @@ class ObjectStore:
         try:
             body = self._s3.get_object(**params)["Body"]
             return body.read()
+        except BotoCoreError as exc:
+            raise translate(exc) from exc
         except ClientError as exc:
             raise _translate_missing(exc, upload) from exc
 

@@ -18,12 +18,10 @@ milliseconds: one S3 write) is the only way a second email can be sent.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import structlog
-from botocore.exceptions import BotoCoreError
 
 from worker.errors import (
     BadMessageError,
@@ -41,7 +39,7 @@ from worker.outcomes import Ack, DeadLetter, Outcome, RetryLater, combine
 from worker.publish import Publisher
 from worker.recognition.client import Rekognition
 from worker.recognition.compare import StrategyResult
-from worker.recognition.retry import retrying, translate
+from worker.recognition.retry import with_retries
 from worker.recognition.strategies import MatchStrategy
 from worker.references import ReferenceCache
 from worker.results import (
@@ -58,7 +56,6 @@ from worker.settings import Settings
 from worker.store import RecordConflict, ResultStore
 
 log = get_logger(__name__)
-T = TypeVar("T")
 
 # A lost race for the record is re-decided this many times before the message is retried.
 MAX_RECORD_RACES = 3
@@ -214,8 +211,8 @@ class Pipeline:
         # Once the record is written, an outage must not end this delivery: a record left
         # "pending" is published by a later delivery only when the lease ends — two minutes late,
         # or a second time if this publish went out. Each step is retried on its own here.
-        message_id = _ride_out(lambda: self.publisher.publish(record))
-        _ride_out(
+        message_id = with_retries(lambda: self.publisher.publish(record))
+        with_retries(
             lambda: self.store.mark_notified(
                 record, upload_id=upload.identity, sequencer=sequencer, etag=etag
             )
@@ -226,14 +223,3 @@ class Pipeline:
         if ref.key.startswith(self.settings.reference_prefix):
             log.info("reference_changed", reference_key=ref.key, s3_event=ref.event_name)
             self.references.invalidate()
-
-
-def _ride_out(step: Callable[[], T]) -> T:
-    """Run ``step``, retrying retryable failures (connection errors included) with backoff."""
-    for attempt in retrying():
-        with attempt:
-            try:
-                return step()
-            except BotoCoreError as exc:
-                raise translate(exc) from exc
-    raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover

@@ -9,7 +9,7 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from worker.errors import RetryableError
 from worker.recognition.retry import translate
@@ -43,6 +43,8 @@ class ResultStore:
             if str(exc.response.get("Error", {}).get("Code")) in {"404", "NoSuchKey", "NotFound"}:
                 return None
             raise translate(exc) from exc
+        except BotoCoreError as exc:
+            raise translate(exc) from exc
         meta = head.get("Metadata", {})
         modified = head.get("LastModified") or datetime.now(UTC)
         return ExistingRecord(
@@ -56,7 +58,7 @@ class ResultStore:
     def read(self, upload_key: str) -> dict[str, Any]:
         try:
             obj = self._s3.get_object(Bucket=self._bucket, Key=self.key_for(upload_key))
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise translate(exc) from exc
         record: dict[str, Any] = json.loads(obj["Body"].read())
         return record

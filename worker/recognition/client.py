@@ -11,7 +11,7 @@ from worker.faces import Box
 from worker.logs import get_logger
 from worker.metrics import Metrics
 from worker.recognition.ratelimit import RateLimiter, Unlimited
-from worker.recognition.retry import retrying, translate
+from worker.recognition.retry import translate, with_retries
 
 if TYPE_CHECKING:
     from mypy_boto3_rekognition import RekognitionClient
@@ -63,18 +63,19 @@ class Rekognition:
     def call(self, operation: str, **params: Any) -> Any:
         """One API call under the rate limit, retried on retryable failures only."""
         method = getattr(self._client, operation)
-        for attempt in retrying(on_retry=self._on_retry):
-            with attempt:
-                self._limiter.acquire()
-                self._metrics.incr("RekognitionCalls")
-                try:
-                    return method(**params)
-                except Exception as exc:
-                    error = translate(exc)
-                    if isinstance(error, ThrottledError):
-                        self._metrics.incr("RekognitionThrottles")
-                    raise error from exc
-        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+        def once() -> Any:
+            self._limiter.acquire()
+            self._metrics.incr("RekognitionCalls")
+            try:
+                return method(**params)
+            except Exception as exc:
+                error = translate(exc)
+                if isinstance(error, ThrottledError):
+                    self._metrics.incr("RekognitionThrottles")
+                raise error from exc
+
+        return with_retries(once, on_retry=self._on_retry)
 
     def _on_retry(self, state: RetryCallState) -> None:
         self._metrics.incr("RekognitionRetries")

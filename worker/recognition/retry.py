@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
     ConnectionClosedError,
     ConnectTimeoutError,
@@ -106,3 +107,16 @@ def retrying(on_retry: Callable[[RetryCallState], None] | None = None) -> Retryi
         before_sleep=on_retry,
         reraise=True,
     )
+
+
+def with_retries(
+    step: Callable[[], T], on_retry: Callable[[RetryCallState], None] | None = None
+) -> T:
+    """Run ``step`` under :func:`retrying`, botocore failures translated on the way."""
+    for attempt in retrying(on_retry):
+        with attempt:
+            try:
+                return step()
+            except (ClientError, BotoCoreError) as exc:
+                raise translate(exc) from exc
+    raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
