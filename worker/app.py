@@ -93,8 +93,12 @@ def build_runner(
         grace_seconds=settings.shutdown_grace_seconds,
         health_file=settings.health_file,
     )
-    emf = EmfExporter(
-        pipeline.metrics,
-        sources={REFERENCE_CACHE_REFRESHES: lambda: pipeline.references.refreshes},
+    emf = (
+        EmfExporter(
+            pipeline.metrics,
+            sources={REFERENCE_CACHE_REFRESHES: lambda: pipeline.references.refreshes},
+        )
+        if settings.emf_metrics
+        else None
     )
     return Runner(clients.sqs, pipeline.handle, config, pipeline.metrics, emf=emf)

@@ -104,7 +104,8 @@ def missing_modules() -> list[str]:
 
 
 def log_overrides(verbose: bool, environ: Mapping[str, str] = os.environ) -> dict[str, object]:
-    """Console logs at WARNING (INFO with ``--verbose``) unless LOG_FORMAT / LOG_LEVEL say more."""
+    """Console logs at WARNING (INFO with ``--verbose``) and no EMF metric lines, unless the
+    environment (LOG_FORMAT, LOG_LEVEL, EMF_METRICS) says otherwise."""
     overrides: dict[str, object] = {}
     if "LOG_FORMAT" not in environ:
         overrides["log_format"] = "console"
@@ -112,6 +113,8 @@ def log_overrides(verbose: bool, environ: Mapping[str, str] = os.environ) -> dic
         overrides["log_level"] = "INFO"
     elif "LOG_LEVEL" not in environ:
         overrides["log_level"] = "WARNING"
+    if not verbose and "EMF_METRICS" not in environ:
+        overrides["emf_metrics"] = False  # CloudWatch metric lines mean nothing in a demo
     return overrides
 
 

@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     visibility_timeout_seconds: Annotated[int, Field(ge=5, le=43200)] = 60
     max_object_bytes: Annotated[int, Field(gt=0)] = 50 * 1024 * 1024
     collection_id: str = "face-match-references"
+    emf_metrics: bool = True
     health_file: str | None = "/tmp/face-match-worker.heartbeat"  # noqa: S108  # per-container /tmp
 
     @field_validator("reference_prefix", "upload_prefix", "result_prefix")

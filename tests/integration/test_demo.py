@@ -102,9 +102,14 @@ def test_expectations_compare_status_and_labels_in_any_order() -> None:
 
 
 def test_logs_default_to_console_at_warning_unless_asked() -> None:
-    assert demo.log_overrides(False, {}) == {"log_format": "console", "log_level": "WARNING"}
+    assert demo.log_overrides(False, {}) == {
+        "log_format": "console",
+        "log_level": "WARNING",
+        "emf_metrics": False,
+    }
     assert demo.log_overrides(True, {}) == {"log_format": "console", "log_level": "INFO"}
-    assert demo.log_overrides(False, {"LOG_FORMAT": "json", "LOG_LEVEL": "DEBUG"}) == {}
+    explicit = {"LOG_FORMAT": "json", "LOG_LEVEL": "DEBUG", "EMF_METRICS": "true"}
+    assert demo.log_overrides(False, explicit) == {}
 
 
 def test_boto3_is_pointed_at_the_embedded_endpoint_by_environment_only() -> None:
