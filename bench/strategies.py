@@ -62,10 +62,9 @@ def run_upload(
     started = time.perf_counter()
     upload = matching.objects.head(ObjectRef(bucket=bucket, key=key))
     image = matching.objects.image_for_rekognition(upload)
-    faces = matching.rekognition.detect_faces(image)
-    result = matching.strategy.match(image, faces, threshold)
+    result = matching.strategy.analyse(image, threshold)
     labels = {m.label for m in best_per_label(result.candidates, threshold)}
-    return time.perf_counter() - started, len(faces), labels
+    return time.perf_counter() - started, len(result.faces), labels
 
 
 def main() -> None:

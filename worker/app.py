@@ -56,6 +56,7 @@ def build_matching(settings: Settings, clients: Clients, metrics: Metrics) -> Ma
         references,
         objects.read_image,
         calls,
+        detect=rekognition.detect_faces,
     )
     strategy: MatchStrategy
     if settings.strategy is Strategy.COMPARE:
@@ -63,7 +64,7 @@ def build_matching(settings: Settings, clients: Clients, metrics: Metrics) -> Ma
     elif settings.strategy is Strategy.COLLECTION:
         strategy = collection
     else:
-        strategy = AutoStrategy(compare, collection, references)
+        strategy = AutoStrategy(compare, collection, references, detect=rekognition.detect_faces)
     return Matching(rekognition, references, objects, compare, collection, strategy)
 
 
@@ -72,7 +73,6 @@ def build_pipeline(settings: Settings, clients: Clients, metrics: Metrics) -> Pi
     return Pipeline(
         settings=settings,
         objects=matching.objects,
-        rekognition=matching.rekognition,
         references=matching.references,
         strategy=matching.strategy,
         store=ResultStore(clients.s3, settings.bucket, settings.result_prefix),

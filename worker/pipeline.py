@@ -37,7 +37,6 @@ from worker.metrics import Metrics
 from worker.objects import ObjectStore, Upload
 from worker.outcomes import Ack, DeadLetter, Outcome, RetryLater, combine
 from worker.publish import Publisher
-from worker.recognition.client import Rekognition
 from worker.recognition.compare import StrategyResult
 from worker.recognition.retry import with_retries
 from worker.recognition.strategies import MatchStrategy
@@ -69,7 +68,6 @@ WRITER_POLL_SECONDS = 0.25
 class Pipeline:
     settings: Settings
     objects: ObjectStore
-    rekognition: Rekognition
     references: ReferenceCache
     strategy: MatchStrategy
     store: ResultStore
@@ -180,14 +178,11 @@ class Pipeline:
 
     def _compute(self, upload: Upload, started: float) -> dict[str, Any]:
         threshold = self.settings.similarity_threshold
-        faces: list[Any] = []
-        result = StrategyResult(candidates=[], references=0, strategy=self.strategy.name)
+        result = StrategyResult([], [], references=0, strategy=self.strategy.name)
         reason: str | None = None
         try:
             image = self.objects.image_for_rekognition(upload)
-            faces = self.rekognition.detect_faces(image)
-            if faces:
-                result = self.strategy.match(image, faces, threshold)
+            result = self.strategy.analyse(image, threshold)
         except InvalidImageError as exc:
             reason = str(exc)
         return build_record(
@@ -195,7 +190,7 @@ class Pipeline:
             key=upload.key,
             version_id=upload.version_id,
             etag=upload.etag,
-            faces_detected=len(faces),
+            faces_detected=len(result.faces),
             matches=best_per_label(result.candidates, threshold),
             threshold=threshold,
             references=result.references,

@@ -55,8 +55,7 @@ def test_every_known_face_in_a_group_photo_is_identified(
     for name, expected in GROUPS.items():
         upload = matching.objects.head(ObjectRef(bucket=bucket, key=f"uploads/{name}"))
         image = matching.objects.image_for_rekognition(upload)
-        faces = matching.rekognition.detect_faces(image)
-        result = matching.strategy.match(image, faces, settings.similarity_threshold)
+        result = matching.strategy.analyse(image, settings.similarity_threshold)
         matches = best_per_label(result.candidates, settings.similarity_threshold)
         assert {m.label for m in matches} == expected, name
         assert result.strategy == strategy

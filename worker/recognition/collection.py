@@ -14,7 +14,7 @@ import hashlib
 import re
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 
 from worker.errors import PermanentError
@@ -58,6 +58,14 @@ def plan_sync(refs: tuple[Reference, ...], indexed: list[IndexedFace]) -> SyncPl
         to_index=tuple(ref for ext, ref in wanted.items() if ext not in present),
         to_delete=tuple(face.face_id for face in indexed if face.external_id not in wanted),
     )
+
+
+@dataclass(frozen=True)
+class Speculation:
+    """A collection search of the whole upload, started before its faces are known."""
+
+    refs: tuple[Reference, ...]
+    search: Future[tuple[Box | None, list[tuple[str, float]]]]
 
 
 @dataclass(frozen=True)
@@ -122,8 +130,8 @@ class Collection:
             chunk = list(face_ids[start : start + DELETE_FACES_BATCH])
             self._rek.call("delete_faces", CollectionId=self.collection_id, FaceIds=chunk)
 
-    def search(self, image: Image, threshold: float) -> list[tuple[str, float]]:
-        """(external id, similarity) of indexed faces like the largest face in ``image``."""
+    def search(self, image: Image, threshold: float) -> tuple[Box | None, list[tuple[str, float]]]:
+        """The largest face in ``image`` and (external id, similarity) of indexed faces like it."""
         response = self._rek.call(
             "search_faces_by_image",
             CollectionId=self.collection_id,
@@ -131,7 +139,8 @@ class Collection:
             FaceMatchThreshold=threshold,
             MaxFaces=SEARCH_MAX_FACES,
         )
-        return [
+        box = response.get("SearchedFaceBoundingBox")
+        return Box.from_rekognition(box) if box else None, [
             (str(match["Face"].get("ExternalImageId", "")), float(match["Similarity"]))
             for match in response.get("FaceMatches", [])
         ]
@@ -146,7 +155,9 @@ class CollectionStrategy:
         references: ReferenceCache,
         load_bytes: Callable[[Image], bytes],
         executor: Executor,
+        detect: Callable[[Image], list[Box]],
     ) -> None:
+        self._detect = detect
         self._collection = collection
         self._refs = references
         self._load_bytes = load_bytes
@@ -190,32 +201,66 @@ class CollectionStrategy:
             log.warning("reference_not_indexed", reference_key=ref.key, error=str(exc))
             return None
 
-    def match(self, upload: Image, faces: list[Box], threshold: float) -> StrategyResult:
+    def analyse(self, upload: Image, threshold: float) -> StrategyResult:
+        """DetectFaces and a search of the whole upload side by side, then one search per other
+        face: 1 + F calls, and a single-face upload answers in one round trip."""
+        speculation = self.prepare(upload, threshold)
+        return self.finish(speculation, upload, self._detect(upload), threshold)
+
+    def prepare(self, upload: Image, threshold: float) -> Speculation:
+        """Bring the collection up to date and start searching the upload's largest face."""
         refs = self._refs.get()
         with self._lock:
             if self._synced != frozenset((r.key, r.etag) for r in refs):
                 self.sync(refs)
-        by_id = {external_id(ref): ref for ref in refs}
-        if len(faces) == 1:
-            searches = [(faces[0], upload)]
-        else:
+        return Speculation(refs, self._executor.submit(self._search, upload, threshold))
+
+    def finish(
+        self, speculation: Speculation, upload: Image, faces: list[Box], threshold: float
+    ) -> StrategyResult:
+        refs = speculation.refs
+        largest, hits = speculation.search.result()
+        if not faces:
+            return StrategyResult([], [], references=len(refs), strategy=self.name)
+        searched = [(_closest(faces, largest), hits)] if largest is not None else []
+        others = [box for box in faces if not searched or box is not searched[0][0]]
+        if others:
             data = self._load_bytes(upload)
-            searches = [(box, {"Bytes": crop_face(data, box)}) for box in faces]
-        futures = [
-            (box, self._executor.submit(self._search, image, threshold)) for box, image in searches
-        ]
+            futures = [
+                (
+                    box,
+                    self._executor.submit(self._search, {"Bytes": crop_face(data, box)}, threshold),
+                )
+                for box in others
+            ]
+            searched += [(box, future.result()[1]) for box, future in futures]
+        by_id = {external_id(ref): ref for ref in refs}
         candidates = [
             Candidate(label=ref.label, reference_key=ref.key, similarity=similarity, face=box)
-            for box, future in futures
-            for ext, similarity in future.result()
+            for box, found in searched
+            for ext, similarity in found
             if (ref := by_id.get(ext)) is not None
         ]
-        return StrategyResult(candidates=candidates, references=len(refs), strategy=self.name)
+        return StrategyResult(faces, candidates, references=len(refs), strategy=self.name)
 
-    def _search(self, image: Image, threshold: float) -> list[tuple[str, float]]:
+    def _search(self, image: Image, threshold: float) -> tuple[Box | None, list[tuple[str, float]]]:
         try:
             return self._collection.search(image, threshold)
         except PermanentError as exc:
-            if exc.code == "InvalidParameterException":  # the crop shows no usable face
-                return []
+            if exc.code == "InvalidParameterException":  # no usable face in what was sent
+                return None, []
             raise
+
+
+def _closest(faces: list[Box], target: Box) -> Box:
+    """The detected face that a search's SearchedFaceBoundingBox names (by overlap)."""
+    return max(faces, key=lambda box: _overlap(box, target))
+
+
+def _overlap(a: Box, b: Box) -> float:
+    width = min(a.left + a.width, b.left + b.width) - max(a.left, b.left)
+    height = min(a.top + a.height, b.top + b.height) - max(a.top, b.top)
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    return inter / (a.width * a.height + b.width * b.height - inter)

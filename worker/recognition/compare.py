@@ -19,6 +19,9 @@ from worker.references import ReferenceCache
 
 @dataclass(frozen=True)
 class StrategyResult:
+    """What a strategy found: the upload's faces and the raw candidates for them."""
+
+    faces: list[Box]
     candidates: list[Candidate]
     references: int
     strategy: str
@@ -39,13 +42,19 @@ class CompareStrategy:
         self._bucket = bucket
         self._executor = executor
 
+    def analyse(self, upload: Image, threshold: float) -> StrategyResult:
+        """DetectFaces, then (when there is a face) one CompareFaces per reference."""
+        return self.match(upload, self._rek.detect_faces(upload), threshold)
+
     def match(self, upload: Image, faces: list[Box], threshold: float) -> StrategyResult:
         refs = self._refs.get()
+        if not faces:
+            return StrategyResult([], [], references=len(refs), strategy=self.name)
         futures = [self._executor.submit(self._compare, ref, upload, threshold) for ref in refs]
         candidates: list[Candidate] = []
         for future in futures:
             candidates.extend(future.result())
-        return StrategyResult(candidates=candidates, references=len(refs), strategy=self.name)
+        return StrategyResult(faces, candidates, references=len(refs), strategy=self.name)
 
     def _compare(self, ref: Reference, upload: Image, threshold: float) -> list[Candidate]:
         source = {"S3Object": {"Bucket": self._bucket, "Name": ref.key}}

@@ -14,22 +14,27 @@ reference set), which also needs no collection to be kept in sync.
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from worker.errors import InvalidImageError, ObjectGoneError, PermanentError
 from worker.faces import Box
 from worker.logs import get_logger
 from worker.recognition.client import Image
-from worker.recognition.compare import StrategyResult
+from worker.recognition.collection import CollectionStrategy, Speculation
+from worker.recognition.compare import CompareStrategy, StrategyResult
 from worker.references import ReferenceCache
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 
 class MatchStrategy(Protocol):
     name: str
 
-    def match(self, upload: Image, faces: list[Box], threshold: float) -> StrategyResult: ...
+    def analyse(self, upload: Image, threshold: float) -> StrategyResult:
+        """Find the upload's faces and what they match."""
+        ...
 
 
 def prefer_collection(references: int, faces: int) -> bool:
@@ -40,6 +45,10 @@ def prefer_collection(references: int, faces: int) -> bool:
 class AutoStrategy:
     """Chooses per upload by :func:`prefer_collection`.
 
+    Where a single face would already favour the collection (N ≥ 2), the whole-upload search is
+    started next to DetectFaces, as the collection strategy does; it is wasted (one call) only
+    when the upload shows no face or more faces than there are references.
+
     Where the collection API cannot be used at all (an endpoint that implements only DetectFaces
     and CompareFaces, a role without the collection permissions), ``auto`` says so once and keeps
     to ``compare`` for the rest of the process instead of failing uploads.
@@ -48,23 +57,39 @@ class AutoStrategy:
     name = "auto"
 
     def __init__(
-        self, compare: MatchStrategy, collection: MatchStrategy, references: ReferenceCache
+        self,
+        compare: CompareStrategy,
+        collection: CollectionStrategy,
+        references: ReferenceCache,
+        detect: Callable[[Image], list[Box]],
     ) -> None:
         self._compare, self._collection, self._refs = compare, collection, references
+        self._detect = detect
         self._collection_usable = True
         self._lock = threading.Lock()
 
-    def match(self, upload: Image, faces: list[Box], threshold: float) -> StrategyResult:
-        if self._collection_usable and prefer_collection(len(self._refs.get()), len(faces)):
-            try:
-                return self._collection.match(upload, faces, threshold)
-            except (InvalidImageError, ObjectGoneError):
-                raise
-            except PermanentError as exc:
-                with self._lock:
-                    first, self._collection_usable = self._collection_usable, False
-                if first:
-                    log.warning(
-                        "collection_unavailable_using_compare", error=str(exc), code=exc.code
-                    )
+    def analyse(self, upload: Image, threshold: float) -> StrategyResult:
+        references = len(self._refs.get())
+        speculation: Speculation | None = None
+        if self._collection_usable and prefer_collection(references, 1):
+            speculation = self._guarded(lambda: self._collection.prepare(upload, threshold))
+        faces = self._detect(upload)
+        if speculation is not None and prefer_collection(references, len(faces)):
+            spec = speculation
+            result = self._guarded(lambda: self._collection.finish(spec, upload, faces, threshold))
+            if result is not None:
+                return result
         return self._compare.match(upload, faces, threshold)
+
+    def _guarded(self, step: Callable[[], T]) -> T | None:
+        """Run a collection step; on a permanent failure of the API itself, give it up."""
+        try:
+            return step()
+        except (InvalidImageError, ObjectGoneError):
+            raise
+        except PermanentError as exc:
+            with self._lock:
+                first, self._collection_usable = self._collection_usable, False
+            if first:
+                log.warning("collection_unavailable_using_compare", error=str(exc), code=exc.code)
+            return None
