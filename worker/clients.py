@@ -3,14 +3,16 @@
 Endpoints, region and credentials come from boto3's own environment variables, so the same code
 talks to AWS or to the embedded AWS. Retry layering: S3, SQS and SNS use botocore's ``standard``
 retry mode; Rekognition gets a single botocore attempt because :mod:`worker.recognition.retry`
-(tenacity) owns its retries — the two layers never multiply.
+(tenacity) owns its retries — the two layers never multiply — in botocore's ``adaptive`` mode,
+whose client-side rate limiter slows the client down when the service throttles (on top of the
+fixed cap of ``REKOGNITION_MAX_TPS``).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -30,9 +32,9 @@ CONNECT_TIMEOUT_SECONDS = 5
 READ_TIMEOUT_SECONDS = 35
 
 
-def _config(max_attempts: int) -> Config:
+def _config(max_attempts: int, mode: Literal["standard", "adaptive"] = "standard") -> Config:
     return Config(
-        retries={"mode": "standard", "total_max_attempts": max_attempts},
+        retries={"mode": mode, "total_max_attempts": max_attempts},
         max_pool_connections=MAX_POOL_CONNECTIONS,
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
@@ -64,5 +66,5 @@ def make_clients() -> Clients:
         s3=session.client("s3", config=_config(AWS_MAX_ATTEMPTS)),
         sqs=session.client("sqs", config=_config(AWS_MAX_ATTEMPTS)),
         sns=session.client("sns", config=_config(AWS_MAX_ATTEMPTS)),
-        rekognition=session.client("rekognition", config=_config(1)),
+        rekognition=session.client("rekognition", config=_config(1, mode="adaptive")),
     )

@@ -12,7 +12,7 @@ def test_aws_region_alone_is_enough(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_rekognition_gets_one_botocore_attempt_the_others_standard_retries() -> None:
     clients = make_clients()
-    assert clients.rekognition.meta.config.retries["total_max_attempts"] == 1
+    assert clients.rekognition.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 1}
     assert clients.s3.meta.config.retries == {"mode": "standard", "total_max_attempts": 5}
 
 
