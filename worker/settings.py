@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.errors import ConfigError
@@ -87,6 +87,23 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @model_validator(mode="after")
+    def _prefixes_apart(self) -> Settings:
+        """Results or references under the upload prefix would be processed as uploads (a loop)."""
+        named = {
+            "UPLOAD_PREFIX": self.upload_prefix,
+            "REFERENCE_PREFIX": self.reference_prefix,
+            "RESULT_PREFIX": self.result_prefix,
+        }
+        for name, prefix in named.items():
+            for other, other_prefix in named.items():
+                if name != other and prefix.startswith(other_prefix):
+                    raise ValueError(
+                        f"{name} ({prefix!r}) lies under {other} ({other_prefix!r}); "
+                        "the three prefixes must not overlap"
+                    )
+        return self
+
     def require(self, *names: str) -> Settings:
         """Raise :class:`ConfigError` naming every variable in ``names`` that is unset."""
         missing = [
@@ -110,6 +127,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            name = ".".join(str(part) for part in error["loc"]).upper() or "SETTINGS"
-            problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+            name = ".".join(str(part) for part in error["loc"]).upper()
+            if name:
+                problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+            else:  # a rule across variables: the message names them
+                problems.append(str(error["msg"]).removeprefix("Value error, "))
         raise ConfigError(problems) from None

@@ -44,3 +44,21 @@ def test_run_without_settings_exits_2_with_one_line_per_variable(
         "QUEUE_URL",
     ]
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("RESULT_PREFIX", "uploads/results/"),
+        ("REFERENCE_PREFIX", "uploads/"),
+        ("UPLOAD_PREFIX", ""),
+    ],
+)
+def test_overlapping_prefixes_are_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "must not overlap" in info.value.problems[0]
+    assert name in info.value.problems[0]
