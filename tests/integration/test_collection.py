@@ -92,11 +92,16 @@ def test_auto_picks_the_cheaper_strategy(
     )
     assert record["strategy"] == "compare"  # 1 reference, 2 faces: 1 CompareFaces < 2 searches
     assert calls == {"DetectFaces": 1, "CompareFaces": 1}
-    for index, colour in enumerate(PEOPLE[:5]):
+    for index, colour in enumerate(PEOPLE[:4]):
+        stack.put(f"references/person-{index}.png", face_png(colour))
+    stack.wait_drained()
+    _, record = calls_for_one_upload(stack, fake_rekognition, "uploads/few.png", face_png(ALICE))
+    assert record["strategy"] == "compare"  # 5 references: too few to be worth a collection
+    for index, colour in enumerate(PEOPLE[4:9], start=4):
         stack.put(f"references/person-{index}.png", face_png(colour))
     stack.wait_drained()
     _, record = calls_for_one_upload(stack, fake_rekognition, "uploads/solo.png", face_png(ALICE))
-    assert record["strategy"] == "collection"  # 6 references, 1 face
+    assert record["strategy"] == "collection"  # 10 references, 1 face
     assert record["matches"][0]["label"] == "alice"
 
 
@@ -162,7 +167,7 @@ def test_auto_keeps_to_compare_where_collections_are_unavailable(
     stack: Stack, start_worker: StartWorker, fake_rekognition: FakeRekognition
 ) -> None:
     fake_rekognition.collections_enabled = False
-    for index, colour in enumerate(PEOPLE[:4]):
+    for index, colour in enumerate(PEOPLE[:10]):
         stack.put(f"references/person-{index}.png", face_png(colour))
     worker = start_worker()  # STRATEGY=auto, the default
     stack.put("uploads/1.png", face_png(PEOPLE[1]))

@@ -46,7 +46,9 @@ def test_sync_plan_indexes_new_and_replaced_and_deletes_stale() -> None:
 
 def test_break_even() -> None:
     assert prefer_collection(references=100, faces=3)
-    assert not prefer_collection(references=2, faces=2)
+    assert prefer_collection(references=10, faces=1)
+    assert not prefer_collection(references=12, faces=12)
+    assert not prefer_collection(references=9, faces=1)  # too few to be worth a collection
     assert not prefer_collection(references=1, faces=5)
 
 

@@ -6,9 +6,10 @@ Cost per upload, after the one DetectFaces both strategies share (F faces found,
 * ``collection``: F SearchFacesByImage calls (plus IndexFaces once per new reference photo).
 
 Every one of these calls is priced the same by Rekognition (one image-analysis unit) and counts
-the same against the account's TPS quota, so ``auto`` picks ``collection`` exactly when N > F —
-strictly fewer calls — and ``compare`` otherwise (tiny reference sets, crowds bigger than the
-reference set), which also needs no collection to be kept in sync.
+the same against the account's TPS quota, so ``auto`` picks ``collection`` when N > F — strictly
+fewer calls — and ``compare`` otherwise (crowds bigger than the reference set). Below 10
+references it keeps to ``compare``: the few calls saved do not pay for a collection to create,
+index and keep in sync.
 """
 
 from __future__ import annotations
@@ -37,15 +38,20 @@ class MatchStrategy(Protocol):
         ...
 
 
+# Below this many reference photos ``auto`` keeps to ``compare``: a few calls saved per upload do
+# not pay for a second moving part (a collection to create, index and keep in sync).
+AUTO_MIN_COLLECTION_REFERENCES = 10
+
+
 def prefer_collection(references: int, faces: int) -> bool:
-    """The break-even: N CompareFaces against F SearchFacesByImage."""
-    return references > faces
+    """The break-even: N CompareFaces against F SearchFacesByImage (from 10 references on)."""
+    return references >= AUTO_MIN_COLLECTION_REFERENCES and references > faces
 
 
 class AutoStrategy:
     """Chooses per upload by :func:`prefer_collection`.
 
-    Where a single face would already favour the collection (N ≥ 2), the whole-upload search is
+    Where a single face would already favour the collection, the whole-upload search is
     started next to DetectFaces, as the collection strategy does; it is wasted (one call) only
     when the upload shows no face or more faces than there are references.
 
