@@ -28,9 +28,10 @@ from worker.clients import Clients, make_client, make_clients
 from worker.errors import WorkerError
 from worker.logs import get_logger
 from worker.metrics import Metrics
-from worker.provision import plan, provision
+from worker.provision import provision
 from worker.samples import Sample, SampleSet, load_samples
 from worker.settings import Settings, load_settings
+from worker.wiring import plan
 
 if TYPE_CHECKING:
     from worker.engine.server import EmbeddedAWS

@@ -35,6 +35,25 @@ def _prefix(value: str) -> str:
     return value
 
 
+def prefix_problems(reference_prefix: str, upload_prefix: str, result_prefix: str) -> list[str]:
+    """Notified prefixes must not overlap each other nor the results (a result would loop)."""
+    problems = []
+    named = {
+        "REFERENCE_PREFIX": reference_prefix,
+        "UPLOAD_PREFIX": upload_prefix,
+        "RESULT_PREFIX": result_prefix,
+    }
+    for name, prefix in named.items():
+        if not prefix:
+            problems.append(f"{name}: must not be empty (it would cover the whole bucket)")
+    items = list(named.items())
+    for i, (name_a, a) in enumerate(items):
+        for name_b, b in items[i + 1 :]:
+            if a and b and (a.startswith(b) or b.startswith(a)):
+                problems.append(f"{name_a} and {name_b} overlap ({a!r}, {b!r})")
+    return problems
+
+
 class Settings(BaseSettings):
     """Every variable of CONTRACT.md. Verbs call :meth:`require` for the ones they need."""
 
@@ -90,18 +109,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _prefixes_apart(self) -> Settings:
         """Results or references under the upload prefix would be processed as uploads (a loop)."""
-        named = {
-            "UPLOAD_PREFIX": self.upload_prefix,
-            "REFERENCE_PREFIX": self.reference_prefix,
-            "RESULT_PREFIX": self.result_prefix,
-        }
-        for name, prefix in named.items():
-            for other, other_prefix in named.items():
-                if name != other and prefix.startswith(other_prefix):
-                    raise ValueError(
-                        f"{name} ({prefix!r}) lies under {other} ({other_prefix!r}); "
-                        "the three prefixes must not overlap"
-                    )
+        problems = prefix_problems(self.reference_prefix, self.upload_prefix, self.result_prefix)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def require(self, *names: str) -> Settings:

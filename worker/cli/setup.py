@@ -13,7 +13,8 @@ from worker.cli.common import EXIT_OK, export_lines, start
 from worker.clients import make_client
 from worker.errors import ConfigError
 from worker.logs import get_logger
-from worker.provision import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS, plan, provision
+from worker.provision import provision
+from worker.wiring import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS, plan
 
 log = get_logger(__name__)
 
