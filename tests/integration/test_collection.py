@@ -38,11 +38,12 @@ def test_collection_calls_do_not_grow_with_references(
 ) -> None:
     stack.put("references/alice.png", face_png(ALICE))
     stack.put("references/bob.png", face_png(BOB))
+    stack.put("references/nobody.png", face_png())  # no face: tried once, then left out
     worker = start_worker(STRATEGY="collection")
     group = face_png(BOB, ALICE, CAROL, size=(400, 160))
 
     calls, record = calls_for_one_upload(stack, fake_rekognition, "uploads/warm-up.png", group)
-    assert calls["IndexFaces"] == 2  # first use: the collection is filled once
+    assert calls["IndexFaces"] == 3  # first use: the collection is filled once
     calls, record = calls_for_one_upload(stack, fake_rekognition, "uploads/group-1.png", group)
     assert calls == {"DetectFaces": 1, "SearchFacesByImage": 3}
     assert record["strategy"] == "collection"

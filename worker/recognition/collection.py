@@ -172,18 +172,19 @@ class CollectionStrategy:
         plan = plan_sync(refs, self._collection.faces())
         if plan.to_delete:
             self._collection.delete(plan.to_delete)
-        faceless = 0
+        faceless: set[tuple[str, str]] = set()
         for ref, face_id in zip(
             plan.to_index, self._executor.map(self._index_one, plan.to_index), strict=True
         ):
             if face_id is None:
-                faceless += 1
+                faceless.add((ref.key, ref.etag))
                 self._refs.mark_unusable(ref, "no face found when indexing")
-        self._synced = frozenset((r.key, r.etag) for r in refs)
+        # What the reference cache hands out from now on (it leaves out the faceless ones).
+        self._synced = frozenset((r.key, r.etag) for r in refs) - faceless
         report = SyncReport(
-            indexed=len(plan.to_index) - faceless,
+            indexed=len(plan.to_index) - len(faceless),
             deleted=len(plan.to_delete),
-            without_face=faceless,
+            without_face=len(faceless),
             total=len(refs),
         )
         if plan.to_index or plan.to_delete:
