@@ -2,7 +2,7 @@
 
 Endpoints, region and credentials come from boto3's own environment variables, so the same code
 talks to AWS or to the embedded AWS. Retry layering: S3, SQS and SNS use botocore's ``standard``
-retry mode; Rekognition gets a single botocore attempt because :mod:`worker.recognition.retry`
+retry mode; Rekognition gets a single botocore attempt because :mod:`worker.retry`
 (tenacity) owns its retries — the two layers never multiply — in botocore's ``adaptive`` mode,
 whose client-side rate limiter slows the client down when the service throttles (on top of the
 fixed cap of ``REKOGNITION_MAX_TPS``).

@@ -16,8 +16,8 @@ from worker import images
 from worker.errors import InvalidImageError, ObjectGoneError
 from worker.events import ObjectRef
 from worker.recognition.client import Image
-from worker.recognition.retry import translate
 from worker.references import normalise_etag
+from worker.retry import translate
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -38,7 +38,6 @@ from worker.objects import ObjectStore, Upload
 from worker.outcomes import Ack, DeadLetter, Outcome, RetryLater, combine
 from worker.publish import Publisher
 from worker.recognition.compare import StrategyResult
-from worker.recognition.retry import with_retries
 from worker.recognition.strategies import MatchStrategy
 from worker.references import ReferenceCache
 from worker.results import (
@@ -51,6 +50,7 @@ from worker.results import (
     build_record,
     decide,
 )
+from worker.retry import with_retries
 from worker.settings import Settings
 from worker.store import RecordConflict, ResultStore
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from worker import render
-from worker.recognition.retry import translate
+from worker.retry import translate
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient

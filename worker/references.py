@@ -11,8 +11,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from worker.faces import Reference
 from worker.logs import get_logger
+from worker.retry import translate
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -43,7 +46,11 @@ def normalise_etag(etag: str | None) -> str:
 def list_references(s3: S3Client, bucket: str, prefix: str) -> list[Reference]:
     """Every usable reference under ``prefix``, paginated, sorted by key."""
     found: list[Reference] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+    try:
+        pages = list(s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix))
+    except (ClientError, BotoCoreError) as exc:
+        raise translate(exc) from exc
+    for page in pages:
         for obj in page.get("Contents", []):
             key = obj["Key"]
             label = label_for(key, prefix)

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from worker.errors import RetryableError
-from worker.recognition.retry import translate
 from worker.references import normalise_etag
 from worker.results import ExistingRecord, result_key
+from worker.retry import translate
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -5,10 +5,10 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 
+from worker import retry
 from worker.errors import InvalidImageError, NoFaceError, RetryableError, ThrottledError
 from worker.metrics import Metrics
 from worker.outcomes import retry_delay
-from worker.recognition import retry
 from worker.recognition.client import Rekognition
 from worker.recognition.ratelimit import RateLimiter
 

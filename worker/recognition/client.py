@@ -11,7 +11,7 @@ from worker.faces import Box
 from worker.logs import get_logger
 from worker.metrics import Metrics
 from worker.recognition.ratelimit import RateLimiter, Unlimited
-from worker.recognition.retry import translate, with_retries
+from worker.retry import translate, with_retries
 
 if TYPE_CHECKING:
     from mypy_boto3_rekognition import RekognitionClient

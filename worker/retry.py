@@ -1,7 +1,8 @@
-"""Which Rekognition failures are worth another try, and how long to wait (tenacity).
+"""Which AWS failures are worth another try, and how long to wait (tenacity).
 
-botocore makes a single attempt for Rekognition (see :mod:`worker.clients`); this module is the
-only retry layer for it, so the two never multiply.
+:func:`translate` maps botocore's errors onto the worker's error tree (retryable or permanent)
+for every adapter. botocore makes a single attempt for Rekognition (see :mod:`worker.clients`);
+:func:`with_retries` is the only retry layer for it, so the two never multiply.
 """
 
 from __future__ import annotations
