@@ -349,7 +349,9 @@ class Runner:
             time.sleep(0.02)
         with self._lock:
             left = [
-                it for it in self._inflight.values() if it.future is None or not it.future.done()
+                it
+                for it in self._inflight.values()
+                if it.future is None or not it.future.done() or it.future.cancelled()
             ]
         self._change_visibility([(it.message_id, it.receipt_handle, 0) for it in left], "released")
         if left:
