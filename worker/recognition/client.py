@@ -45,7 +45,8 @@ class Rekognition:
             # means the image itself is unusable (too small, odd dimensions).
             raise InvalidImageError(f"Rekognition refused the image: {exc}", code=exc.code) from exc
         return [
-            Box.from_rekognition(face["BoundingBox"]) for face in response.get("FaceDetails", [])
+            Box.from_rekognition(face.get("BoundingBox") or {})
+            for face in response.get("FaceDetails", [])
         ]
 
     def compare_faces(
@@ -56,7 +57,10 @@ class Rekognition:
             "compare_faces", SourceImage=source, TargetImage=target, SimilarityThreshold=threshold
         )
         return [
-            (float(match["Similarity"]), Box.from_rekognition(match["Face"]["BoundingBox"]))
+            (
+                float(match.get("Similarity", 0.0)),
+                Box.from_rekognition((match.get("Face") or {}).get("BoundingBox") or {}),
+            )
             for match in response.get("FaceMatches", [])
         ]
 
