@@ -15,10 +15,11 @@ index and keep in sync.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from worker.errors import InvalidImageError, ObjectGoneError, PermanentError
+from worker.errors import InvalidImageError, ObjectGoneError, PermanentError, RetryableError
 from worker.faces import Box
 from worker.logs import get_logger
 from worker.recognition.client import Image
@@ -41,6 +42,9 @@ class MatchStrategy(Protocol):
 # Below this many reference photos ``auto`` keeps to ``compare``: a few calls saved per upload do
 # not pay for a second moving part (a collection to create, index and keep in sync).
 AUTO_MIN_COLLECTION_REFERENCES = 10
+# After bringing the collection up to date failed beyond its retries, ``auto`` matches with
+# ``compare`` this long before it tries the collection again.
+COLLECTION_COOL_OFF_SECONDS = 600.0
 
 
 def prefer_collection(references: int, faces: int) -> bool:
@@ -57,7 +61,8 @@ class AutoStrategy:
 
     Where the collection API cannot be used at all (an endpoint that implements only DetectFaces
     and CompareFaces, a role without the collection permissions), ``auto`` says so once and keeps
-    to ``compare`` for the rest of the process instead of failing uploads.
+    to ``compare`` for the rest of the process instead of failing uploads; where keeping the
+    collection up to date fails for a passing reason, it uses ``compare`` for a while.
     """
 
     name = "auto"
@@ -72,13 +77,17 @@ class AutoStrategy:
         self._compare, self._collection, self._refs = compare, collection, references
         self._detect = detect
         self._collection_usable = True
+        self._collection_retry_at = 0.0
+        self._clock = time.monotonic
         self._lock = threading.Lock()
 
     def analyse(self, upload: Image, threshold: float) -> StrategyResult:
         references = len(self._refs.get())
         speculation: Speculation | None = None
-        if self._collection_usable and prefer_collection(references, 1):
-            speculation = self._guarded(lambda: self._collection.prepare(upload, threshold))
+        if self._collection_ready() and prefer_collection(references, 1):
+            speculation = self._guarded(
+                lambda: self._collection.prepare(upload, threshold), cool_off=True
+            )
         faces = self._detect(upload)
         if speculation is not None and prefer_collection(references, len(faces)):
             spec = speculation
@@ -87,8 +96,15 @@ class AutoStrategy:
                 return result
         return self._compare.match(upload, faces, threshold)
 
-    def _guarded(self, step: Callable[[], T]) -> T | None:
-        """Run a collection step; on a permanent failure of the API itself, give it up."""
+    def _collection_ready(self) -> bool:
+        return self._collection_usable and self._clock() >= self._collection_retry_at
+
+    def _guarded(self, step: Callable[[], T], cool_off: bool = False) -> T | None:
+        """Run a collection step; on a permanent failure of the API itself, give it up.
+
+        With ``cool_off`` (bringing the collection up to date), a failure that outlasted the
+        retries also sends uploads to ``compare`` for a while instead of failing them.
+        """
         try:
             return step()
         except (InvalidImageError, ObjectGoneError):
@@ -98,4 +114,14 @@ class AutoStrategy:
                 first, self._collection_usable = self._collection_usable, False
             if first:
                 log.warning("collection_unavailable_using_compare", error=str(exc), code=exc.code)
+            return None
+        except RetryableError as exc:
+            if not cool_off:
+                raise
+            self._collection_retry_at = self._clock() + COLLECTION_COOL_OFF_SECONDS
+            log.warning(
+                "collection_failing_using_compare",
+                error=str(exc),
+                retry_in_s=COLLECTION_COOL_OFF_SECONDS,
+            )
             return None
