@@ -29,6 +29,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -371,40 +372,25 @@ def tutorial_loop(moto: str, references: int, uploads: int) -> list[float]:
 # ---------------------------------------------------------------------- scenarios
 
 
-def scenario_quota(moto: str, workdir: Path) -> None:
-    print(
-        run_workers(
+def one_replica_at_quota(name: str, client_tps: float | None) -> Callable[[str, Path], None]:
+    """One replica, 100 uploads against the quota; ``client_tps`` is REKOGNITION_MAX_TPS."""
+
+    def scenario(moto: str, workdir: Path) -> None:
+        run = run_workers(
             moto,
-            "quota",
+            name,
             replicas=1,
             uploads=100,
             references=4,
             strategy="collection",
             concurrency=8,
-            client_tps=QUOTA_TPS,
+            client_tps=client_tps,
             quota=QUOTA_TPS,
             workdir=workdir,
-        ).report(),
-        flush=True,
-    )
+        )
+        print(run.report(), flush=True)
 
-
-def scenario_throttled(moto: str, workdir: Path) -> None:
-    print(
-        run_workers(
-            moto,
-            "throttled",
-            replicas=1,
-            uploads=100,
-            references=4,
-            strategy="collection",
-            concurrency=8,
-            client_tps=None,
-            quota=QUOTA_TPS,
-            workdir=workdir,
-        ).report(),
-        flush=True,
-    )
+    return scenario
 
 
 def scenario_scaling(moto: str, workdir: Path) -> None:
@@ -468,8 +454,8 @@ def scenario_tutorial(moto: str, workdir: Path) -> None:
 
 
 SCENARIOS = {
-    "quota": scenario_quota,
-    "throttled": scenario_throttled,
+    "quota": one_replica_at_quota("quota", client_tps=QUOTA_TPS),
+    "throttled": one_replica_at_quota("throttled", client_tps=None),
     "scaling": scenario_scaling,
     "tutorial": scenario_tutorial,
 }
