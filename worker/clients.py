@@ -1,8 +1,9 @@
 """The one place boto3 clients are built.
 
 Endpoints, region and credentials come from boto3's own environment variables, so the same code
-talks to AWS or to the embedded AWS. Retry layering: S3, SQS and SNS use botocore's ``standard``
-retry mode; Rekognition gets a single botocore attempt because :mod:`worker.retry`
+talks to AWS or to the embedded AWS. Retry layering: S3 and SQS use botocore's ``standard``
+retry mode; SNS gets a single botocore attempt because the pipeline retries its publish with
+:func:`worker.retry.with_retries`; Rekognition gets a single botocore attempt because :mod:`worker.retry`
 (tenacity) owns its retries — the two layers never multiply — in botocore's ``adaptive`` mode,
 whose client-side rate limiter slows the client down when the service throttles (on top of the
 fixed cap of ``REKOGNITION_MAX_TPS``).
@@ -65,6 +66,6 @@ def make_clients() -> Clients:
     return Clients(
         s3=session.client("s3", config=_config(AWS_MAX_ATTEMPTS)),
         sqs=session.client("sqs", config=_config(AWS_MAX_ATTEMPTS)),
-        sns=session.client("sns", config=_config(AWS_MAX_ATTEMPTS)),
+        sns=session.client("sns", config=_config(1)),  # the pipeline retries publishes itself
         rekognition=session.client("rekognition", config=_config(1, mode="adaptive")),
     )

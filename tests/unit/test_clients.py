@@ -10,9 +10,10 @@ def test_aws_region_alone_is_enough(monkeypatch: pytest.MonkeyPatch) -> None:
     assert make_clients().rekognition.meta.region_name == "eu-west-1"
 
 
-def test_rekognition_gets_one_botocore_attempt_the_others_standard_retries() -> None:
+def test_rekognition_and_sns_get_one_botocore_attempt_the_others_standard_retries() -> None:
     clients = make_clients()
     assert clients.rekognition.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 1}
+    assert clients.sns.meta.config.retries == {"mode": "standard", "total_max_attempts": 1}
     assert clients.s3.meta.config.retries == {"mode": "standard", "total_max_attempts": 5}
 
 
