@@ -81,7 +81,6 @@ class Pipeline:
             parsed = parse_body(body)
         except BadMessageError as exc:
             log.warning("message_unparseable", error=str(exc))
-            self.metrics.incr("MessagesDeadLettered")
             return DeadLetter(error_type=exc.error_type, error_message=str(exc))
         if parsed.test_event:
             log.info("s3_test_event", envelope=parsed.envelope)
