@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 from worker.clients import Clients
 from worker.emf import REFERENCE_CACHE_REFRESHES, EmfExporter
@@ -13,10 +14,10 @@ from worker.pipeline import Pipeline
 from worker.publish import Publisher
 from worker.recognition.client import Rekognition
 from worker.recognition.collection import Collection, CollectionStrategy
-from worker.recognition.compare import CompareStrategy
+from worker.recognition.compare import CompareStrategy, probe_reference
 from worker.recognition.strategies import AutoStrategy, MatchStrategy
 from worker.references import ReferenceCache
-from worker.runner import Runner, RunnerConfig
+from worker.runner import DEFAULT_MAX_RECEIVE_COUNT, Runner, RunnerConfig
 from worker.settings import Settings, Strategy
 from worker.store import ResultStore
 
@@ -75,14 +76,21 @@ def build_pipeline(settings: Settings, clients: Clients, metrics: Metrics) -> Pi
         objects=matching.objects,
         references=matching.references,
         strategy=matching.strategy,
-        store=ResultStore(clients.s3, settings.bucket, settings.result_prefix),
+        store=ResultStore(
+            clients.s3, settings.bucket, settings.result_prefix, writes=clients.s3_leased
+        ),
+        probe=partial(probe_reference, matching.rekognition, settings.bucket),
         publisher=Publisher(clients.sns, str(settings.sns_topic_arn)),
         metrics=metrics,
     )
 
 
 def build_runner(
-    settings: Settings, clients: Clients, pipeline: Pipeline, dlq_url: str | None
+    settings: Settings,
+    clients: Clients,
+    pipeline: Pipeline,
+    dlq_url: str | None,
+    max_receive_count: int | None = None,
 ) -> Runner:
     config = RunnerConfig(
         queue_url=str(settings.queue_url),
@@ -92,6 +100,7 @@ def build_runner(
         visibility_timeout_seconds=settings.visibility_timeout_seconds,
         grace_seconds=settings.shutdown_grace_seconds,
         health_file=settings.health_file,
+        max_receive_count=max_receive_count or DEFAULT_MAX_RECEIVE_COUNT,
     )
     emf = (
         EmfExporter(

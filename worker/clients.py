@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import boto3
 from botocore.config import Config
 
+from worker import __version__
+
 if TYPE_CHECKING:
     from mypy_boto3_rekognition import RekognitionClient
     from mypy_boto3_s3 import S3Client
@@ -31,14 +33,27 @@ MAX_POOL_CONNECTIONS = 64
 CONNECT_TIMEOUT_SECONDS = 5
 # Long polls hold a connection for 20 s: the read timeout must exceed it.
 READ_TIMEOUT_SECONDS = 35
+# The publish and the result record's writes after it run against the publish lease: one botocore
+# attempt each, with short timeouts, so that the pipeline's own retries know how long a try can
+# last (see worker.pipeline). Read timeouts are per socket read, not per request.
+LEASED_READ_TIMEOUT_SECONDS = 10
+LEASED_ATTEMPT_SECONDS = CONNECT_TIMEOUT_SECONDS + LEASED_READ_TIMEOUT_SECONDS
+USER_AGENT = f"face-match-worker/{__version__}"
 
 
-def _config(max_attempts: int, mode: Literal["standard", "adaptive"] = "standard") -> Config:
+def _config(
+    max_attempts: int,
+    mode: Literal["standard", "adaptive"] = "standard",
+    read_timeout: int = READ_TIMEOUT_SECONDS,
+) -> Config:
     return Config(
         retries={"mode": mode, "total_max_attempts": max_attempts},
+        # Names the worker in every request's User-Agent (CloudTrail's userAgent field); the
+        # integration tests check that every call of `worker run` carries it.
+        user_agent_extra=USER_AGENT,
         max_pool_connections=MAX_POOL_CONNECTIONS,
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        read_timeout=READ_TIMEOUT_SECONDS,
+        read_timeout=read_timeout,
     )
 
 
@@ -50,6 +65,8 @@ class Clients:
     sqs: SQSClient
     sns: SNSClient
     rekognition: RekognitionClient
+    s3_leased: S3Client
+    """The result record's writes: one attempt, short timeouts (``LEASED_ATTEMPT_SECONDS``)."""
 
 
 def _session() -> boto3.session.Session:
@@ -66,6 +83,8 @@ def make_clients() -> Clients:
     return Clients(
         s3=session.client("s3", config=_config(AWS_MAX_ATTEMPTS)),
         sqs=session.client("sqs", config=_config(AWS_MAX_ATTEMPTS)),
-        sns=session.client("sns", config=_config(1)),  # the pipeline retries publishes itself
+        # The pipeline retries publishes itself, within the publish lease.
+        sns=session.client("sns", config=_config(1, read_timeout=LEASED_READ_TIMEOUT_SECONDS)),
         rekognition=session.client("rekognition", config=_config(1, mode="adaptive")),
+        s3_leased=session.client("s3", config=_config(1, read_timeout=LEASED_READ_TIMEOUT_SECONDS)),
     )

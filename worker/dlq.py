@@ -42,7 +42,12 @@ SQS_BATCH = 10
 # SQS: a message (body + attribute names, types and values) is at most 256 KiB.
 SQS_MAX_MESSAGE_BYTES = 256 * 1024
 # SQS: at most 10 message attributes per message.
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-message-metadata.html
 SQS_MAX_ATTRIBUTES = 10
+# A dead-lettered message keeps at most this many of its own attributes (room for our two).
+MAX_KEPT_ATTRIBUTES = SQS_MAX_ATTRIBUTES - 2
+# ... and at most this many bytes of them (names, types, values), so that the body fits beside.
+MAX_KEPT_ATTRIBUTE_BYTES = 64 * 1024
 # Our own cap on the error_message attribute, in characters: enough for a reason, not a dump.
 MAX_ERROR_MESSAGE_CHARS = 1000
 # Our own cap on the error_type attribute, in characters.
@@ -54,7 +59,8 @@ MOVE_VISIBILITY_SECONDS = 60
 # When a short poll finds nothing but SQS still counts visible messages, one long poll of this
 # many seconds asks every SQS server, so "empty" means "nothing left", not "unlucky sample".
 RECEIVE_WAIT_SECONDS = 1
-# Message attributes the worker sets when it dead-letters; dropped on redrive.
+# Message attributes the worker sets when it dead-letters; dropped on redrive. The message's
+# other attributes are kept both ways.
 ERROR_TYPE_ATTRIBUTE = "error_type"
 ERROR_MESSAGE_ATTRIBUTE = "error_message"
 ERROR_ATTRIBUTES = frozenset({ERROR_TYPE_ATTRIBUTE, ERROR_MESSAGE_ATTRIBUTE})
@@ -131,6 +137,16 @@ def resolve_dlq_url(sqs: SQSClient, *, dlq_url: str | None, queue_url: str | Non
         ) from None
     with _translated("GetQueueUrl", queue_url=arn, setting="DLQ_URL"):
         return sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+
+
+def max_receive_count(sqs: SQSClient, queue_url: str) -> int | None:
+    """``maxReceiveCount`` of ``queue_url``'s redrive policy; None without a readable one."""
+    with _translated("GetQueueAttributes", queue_url=queue_url, setting="QUEUE_URL"):
+        attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])
+    try:
+        return int(json.loads(attrs.get("Attributes", {})["RedrivePolicy"])["maxReceiveCount"])
+    except (KeyError, ValueError, TypeError):
+        return None
 
 
 def resolve_source_url(sqs: SQSClient, *, dlq_url: str, queue_url: str | None) -> str:
@@ -254,7 +270,7 @@ def redrive(
                 {
                     "Id": entry_id,
                     "MessageBody": message.get("Body", ""),
-                    "MessageAttributes": _kept_attributes(message),
+                    "MessageAttributes": kept_attributes(message.get("MessageAttributes", {})),
                 }
                 for entry_id, message in by_id.items()
             ]
@@ -279,9 +295,12 @@ def redrive(
     )
 
 
-def _kept_attributes(message: MessageTypeDef) -> dict[str, MessageAttributeValueTypeDef]:
+def kept_attributes(
+    attributes: Mapping[str, MessageAttributeValueOutputTypeDef | MessageAttributeValueTypeDef],
+) -> dict[str, MessageAttributeValueTypeDef]:
+    """A received message's attributes, ready to send again, without ``error_type``/``error_message``."""
     kept: dict[str, MessageAttributeValueTypeDef] = {}
-    for name, value in message.get("MessageAttributes", {}).items():
+    for name, value in attributes.items():
         if name in ERROR_ATTRIBUTES:
             continue
         copy: MessageAttributeValueTypeDef = {"DataType": value["DataType"]}
@@ -338,32 +357,62 @@ def purge(sqs: SQSClient, dlq_url: str) -> int:
 
 
 def send_to_dlq(
-    sqs: SQSClient, dlq_url: str, body: str, error_type: str, error_message: str
+    sqs: SQSClient,
+    dlq_url: str,
+    body: str,
+    error_type: str,
+    error_message: str,
+    *,
+    attributes: Mapping[str, MessageAttributeValueOutputTypeDef] | None = None,
 ) -> str:
     """Put ``body`` on the dead-letter queue with ``error_type``/``error_message`` attributes.
 
     Used by the runner for messages it can never process. The reason is cleaned of characters SQS
     refuses and cut to :data:`MAX_ERROR_MESSAGE_CHARS`; if the body is so large that body and
     attributes would pass SQS's 256 KiB, the reason is shortened further and, only when even the
-    body alone cannot fit, the body is cut (and the reason says so). Returns the new message id.
+    body alone cannot fit, the body is cut (and the reason says so). ``attributes``, the message's
+    own, are kept (see :func:`dead_letter_payload`). Returns the new message id.
     """
-    body, attributes = dead_letter_payload(body, error_type, error_message)
+    body, attributes_out = dead_letter_payload(body, error_type, error_message, attributes)
     with _translated("SendMessage", queue_url=dlq_url, setting="DLQ_URL"):
-        answer = sqs.send_message(QueueUrl=dlq_url, MessageBody=body, MessageAttributes=attributes)
+        answer = sqs.send_message(
+            QueueUrl=dlq_url, MessageBody=body, MessageAttributes=attributes_out
+        )
     return answer["MessageId"]
 
 
 def dead_letter_payload(
-    body: str, error_type: str, error_message: str
+    body: str,
+    error_type: str,
+    error_message: str,
+    attributes: Mapping[str, MessageAttributeValueOutputTypeDef] | None = None,
 ) -> tuple[str, dict[str, MessageAttributeValueTypeDef]]:
-    """The body and attributes :func:`send_to_dlq` sends, within SQS's limits. Pure."""
+    """The body and attributes :func:`send_to_dlq` sends, within SQS's limits. Pure.
+
+    The message's own ``attributes`` are kept, ours replacing any ``error_type``/``error_message``
+    it had. SQS allows 10 attributes a message, so at most :data:`MAX_KEPT_ATTRIBUTES` (8) of them
+    are kept — the first by name, within :data:`MAX_KEPT_ATTRIBUTE_BYTES` — and ``error_message``
+    names those left out.
+    """
     body = _sqs_text(body) or "(empty body)"  # SQS refuses an empty body
     kind = _sqs_text(error_type)[:MAX_ERROR_TYPE_CHARS] or "Unknown"
-    reason = _sqs_text(error_message)[:MAX_ERROR_MESSAGE_CHARS]
+    own = kept_attributes(attributes or {})
+    kept: dict[str, MessageAttributeValueTypeDef] = {}
+    dropped: list[str] = []
+    kept_bytes = 0
+    for name in sorted(own):
+        size = _attribute_len(name, own[name])
+        if len(kept) < MAX_KEPT_ATTRIBUTES and kept_bytes + size <= MAX_KEPT_ATTRIBUTE_BYTES:
+            kept[name] = own[name]
+            kept_bytes += size
+        else:
+            dropped.append(name)
+    note = f" (message attributes not kept: {', '.join(dropped)})"[:300] if dropped else ""
+    reason = _sqs_text(error_message)[: MAX_ERROR_MESSAGE_CHARS - len(note)] + note
     # Size SQS counts: body + each attribute's name, type and value, all as UTF-8.
     fixed = (
         len(ERROR_TYPE_ATTRIBUTE) + len("String") + _utf8_len(kind)
-        + len(ERROR_MESSAGE_ATTRIBUTE) + len("String")
+        + len(ERROR_MESSAGE_ATTRIBUTE) + len("String") + kept_bytes
     )  # fmt: skip
     room = SQS_MAX_MESSAGE_BYTES - fixed - _utf8_len(body)
     if room < _utf8_len(reason):
@@ -373,12 +422,23 @@ def dead_letter_payload(
             original = _utf8_len(body)
             reason = _cut_utf8(reason, 150) + f" (body cut from {original} bytes)"
             body = _cut_utf8(body, SQS_MAX_MESSAGE_BYTES - fixed - _utf8_len(reason))
-    attributes: dict[str, MessageAttributeValueTypeDef] = {
-        ERROR_TYPE_ATTRIBUTE: {"DataType": "String", "StringValue": kind}
+    out: dict[str, MessageAttributeValueTypeDef] = {
+        **kept,
+        ERROR_TYPE_ATTRIBUTE: {"DataType": "String", "StringValue": kind},
     }
     if reason:  # SQS refuses an empty attribute value; absent reads as empty
-        attributes[ERROR_MESSAGE_ATTRIBUTE] = {"DataType": "String", "StringValue": reason}
-    return body, attributes
+        out[ERROR_MESSAGE_ATTRIBUTE] = {"DataType": "String", "StringValue": reason}
+    return body, out
+
+
+def _attribute_len(name: str, value: MessageAttributeValueTypeDef) -> int:
+    """Bytes SQS counts for one attribute: name, data type and value."""
+    size = _utf8_len(name) + _utf8_len(value["DataType"])
+    if "StringValue" in value:
+        size += _utf8_len(value["StringValue"])
+    if "BinaryValue" in value:
+        size += len(value["BinaryValue"])  # type: ignore[arg-type]
+    return size
 
 
 def _sqs_text(text: str) -> str:

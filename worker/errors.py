@@ -64,6 +64,20 @@ class ObjectGoneError(PermanentError):
     error_type = "ObjectGone"
 
 
+class UnreadableObjectError(PermanentError):
+    """Rekognition could not read an ``S3Object`` (``InvalidS3ObjectException``).
+
+    AWS answers the same code for an object that is gone and for one that exists but cannot be
+    read by the caller: a KMS key the role may not use, a missing permission, a bucket in another
+    region. AWS's error-handling guide gives its message as "Unable to get object metadata from S3.
+    Check object key, region and/or access permissions."
+    (https://docs.aws.amazon.com/rekognition/latest/dg/error-handling.html). It never says *which*
+    image of a two-image call it means, so it blames no one: the pipeline re-checks the objects.
+    """
+
+    error_type = "UnreadableObject"
+
+
 class AccessDeniedError(PermanentError):
     """Credentials do not allow the call."""
 

@@ -5,7 +5,13 @@ URL-encoded with ``quote_plus``), the same wrapped in an SNS envelope (``{"Type"
 "Notification", "Message": "<json>"}``), and an EventBridge "Object Created" event (keys not
 encoded). ``s3:TestEvent`` — sent when a notification is configured — parses to an empty,
 ``test_event`` message. Anything else raises :class:`BadMessageError` with a reason that ends up in
-the dead-letter queue's ``error_message`` attribute.
+the dead-letter queue's ``error_message`` attribute — and only that: whatever the body (not JSON,
+a 5,000-digit number, nesting deeper than the recursion limit…), :func:`parse_body` raises nothing
+else, so a body that is not a usable event is dead-lettered at its first receive.
+
+Records are parsed one by one: in a message of several S3 records, a malformed one becomes a
+:class:`RecordProblem` (its own ``{"Records": [record]}`` body and a reason) and the others are
+parsed as usual. Only a message where no record is usable raises.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ class ObjectRef:
     sequencer: str | None = None
     size: int | None = None
     event_name: str = "ObjectCreated"
+    # Position in the message's ``Records`` (0 for EventBridge); not part of the object's identity.
+    record_index: int = field(default=0, compare=False)
 
     @property
     def identity(self) -> tuple[str, str, str | None]:
@@ -43,20 +51,50 @@ class ObjectRef:
 
 
 @dataclass(frozen=True)
+class RecordProblem:
+    """One S3 record of a message that can never be processed, with the others still usable."""
+
+    index: int
+    reason: str
+    body: str  # ``{"Records": [<the record>]}``: what goes to the dead-letter queue on its own
+
+
+@dataclass(frozen=True)
 class ParsedMessage:
     objects: tuple[ObjectRef, ...] = ()
     test_event: bool = False
     envelope: str = "s3"
     removed: tuple[ObjectRef, ...] = field(default=())
+    problems: tuple[RecordProblem, ...] = ()
+    # A message of several S3 records: each record's own ``{"Records": [record]}`` body, by index
+    # (what a record to retry is sent back as when the message is split). Empty otherwise.
+    record_bodies: tuple[str, ...] = field(default=(), repr=False)
+
+
+# A reason naming more bad records than this is cut ("…and N more").
+MAX_REASONS = 5
 
 
 def parse_body(body: str) -> ParsedMessage:
-    """Turn one SQS message body into the objects it names."""
+    """Turn one SQS message body into the objects it names; raises only BadMessageError."""
+    doc = _loads(body, "body")
     try:
-        doc = json.loads(body)
+        return _parse_document(doc, envelope="s3", depth=0)
+    except BadMessageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a body must never crash the worker, whatever it holds
+        raise BadMessageError(f"body could not be parsed: {type(exc).__name__}: {exc}") from None
+
+
+def _loads(text: Any, what: str) -> Any:
+    try:
+        return json.loads(text)
     except (json.JSONDecodeError, TypeError) as exc:
-        raise BadMessageError(f"body is not JSON: {exc}") from None
-    return _parse_document(doc, envelope="s3", depth=0)
+        raise BadMessageError(f"{what} is not JSON: {exc}") from None
+    except RecursionError:
+        raise BadMessageError(f"{what} is JSON nested too deeply to read") from None
+    except ValueError as exc:  # e.g. an integer longer than Python's int/str conversion limit
+        raise BadMessageError(f"{what} is JSON the worker cannot read: {exc}") from None
 
 
 def _parse_document(doc: Any, *, envelope: str, depth: int) -> ParsedMessage:
@@ -70,10 +108,7 @@ def _parse_document(doc: Any, *, envelope: str, depth: int) -> ParsedMessage:
         message = doc["Message"]
         if not isinstance(message, str):
             raise BadMessageError("SNS envelope's Message is not a string")
-        try:
-            inner = json.loads(message)
-        except json.JSONDecodeError:
-            raise BadMessageError("SNS envelope's Message is not JSON") from None
+        inner = _loads(message, "SNS envelope's Message")
         return _parse_document(inner, envelope="sns", depth=depth + 1)
     if "Records" in doc:
         return _parse_s3_records(doc["Records"], envelope=envelope)
@@ -87,38 +122,62 @@ def _parse_s3_records(records: Any, *, envelope: str) -> ParsedMessage:
         raise BadMessageError("Records is empty or not a list")
     created: list[ObjectRef] = []
     removed: list[ObjectRef] = []
+    problems: list[RecordProblem] = []
     for index, record in enumerate(records):
-        if not isinstance(record, dict):
-            raise BadMessageError(f"Records[{index}] is not an object")
-        name = str(record.get("eventName", ""))
         try:
-            s3 = record["s3"]
-            bucket = s3["bucket"]["name"]
-            obj = s3["object"]
-            raw_key = obj["key"]
-        except (KeyError, TypeError):
-            raise BadMessageError(
-                f"Records[{index}] lacks s3.bucket.name or s3.object.key"
-            ) from None
-        if not isinstance(bucket, str) or not isinstance(raw_key, str):
-            raise BadMessageError(f"Records[{index}] has a non-string bucket or key")
-        ref = ObjectRef(
-            bucket=_checked_bucket(bucket, index),
-            key=_checked_key(unquote_plus(raw_key), index),
-            etag=_opt_str(obj.get("eTag")),
-            version_id=_opt_str(obj.get("versionId")),
-            sequencer=_opt_str(obj.get("sequencer")),
-            size=_opt_int(obj.get("size")),
-            event_name=name or "ObjectCreated",
-        )
-        if "ObjectRemoved" in name:
+            ref = _parse_s3_record(record, index)
+        except BadMessageError as exc:
+            problems.append(RecordProblem(index, str(exc), record_body(record)))
+            continue
+        if "ObjectRemoved" in ref.event_name:
             removed.append(ref)
-        elif name and "ObjectCreated" not in name:
+        elif "ObjectCreated" not in ref.event_name:
             # Other S3 events (restore, replication, lifecycle…) carry nothing for us.
             continue
         else:
             created.append(ref)
-    return ParsedMessage(objects=tuple(created), removed=tuple(removed), envelope=envelope)
+    if len(problems) == len(records):  # nothing usable: the message as a whole is bad
+        reasons = [p.reason for p in problems[:MAX_REASONS]]
+        if len(problems) > MAX_REASONS:
+            reasons.append(f"…and {len(problems) - MAX_REASONS} more")
+        raise BadMessageError("; ".join(reasons))
+    return ParsedMessage(
+        objects=tuple(created),
+        removed=tuple(removed),
+        envelope=envelope,
+        problems=tuple(problems),
+        record_bodies=tuple(record_body(r) for r in records) if len(records) > 1 else (),
+    )
+
+
+def _parse_s3_record(record: Any, index: int) -> ObjectRef:
+    if not isinstance(record, dict):
+        raise BadMessageError(f"Records[{index}] is not an object")
+    name = str(record.get("eventName", ""))
+    try:
+        s3 = record["s3"]
+        bucket = s3["bucket"]["name"]
+        obj = s3["object"]
+        raw_key = obj["key"]
+    except (KeyError, TypeError):
+        raise BadMessageError(f"Records[{index}] lacks s3.bucket.name or s3.object.key") from None
+    if not isinstance(bucket, str) or not isinstance(raw_key, str):
+        raise BadMessageError(f"Records[{index}] has a non-string bucket or key")
+    return ObjectRef(
+        bucket=_checked_bucket(bucket, index),
+        key=_checked_key(unquote_plus(raw_key), index),
+        etag=_opt_str(obj.get("eTag")),
+        version_id=_opt_str(obj.get("versionId")),
+        sequencer=_opt_str(obj.get("sequencer")),
+        size=_opt_int(obj.get("size")),
+        event_name=name or "ObjectCreated",
+        record_index=index,
+    )
+
+
+def record_body(record: Any) -> str:
+    """An S3 event notification holding ``record`` alone: the body a split message is sent as."""
+    return json.dumps({"Records": [record]})
 
 
 def _parse_eventbridge(doc: dict[str, Any], *, envelope: str) -> ParsedMessage:

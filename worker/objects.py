@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from worker import images
-from worker.errors import InvalidImageError, ObjectGoneError
+from worker.errors import AccessDeniedError, InvalidImageError, ObjectGoneError
 from worker.events import ObjectRef
 from worker.recognition.client import Image
 from worker.references import normalise_etag
@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchVersion", "NoSuchBucket"})
+
+
+class ObjectReplacedError(ObjectGoneError):
+    """The key now holds another object than the one being processed."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,22 @@ class ObjectStore:
             version_id=version if version and version != "null" else None,
             size=int(head.get("ContentLength", 0)),
         )
+
+    def recheck(self, upload: Upload) -> None:
+        """Raise unless ``upload`` is still what the key holds (after Rekognition has read it).
+
+        Unversioned bucket: Rekognition read whatever the key held, so another eTag now means the
+        result may describe the newer photo → :class:`ObjectReplacedError` (the newer photo's own
+        event brings its result). Versioned bucket: Rekognition read the exact version, so only a
+        delete (a delete marker, or the version itself removed) ends it → :class:`ObjectGoneError`.
+        """
+        current = self.head(ObjectRef(bucket=upload.bucket, key=upload.key))
+        if upload.version_id is None and current.etag != upload.etag:
+            raise ObjectReplacedError(
+                f"s3://{upload.bucket}/{upload.key} was replaced while it was processed"
+            )
+        if upload.version_id is not None and current.version_id != upload.version_id:
+            self.head(ObjectRef(bucket=upload.bucket, key=upload.key, version_id=upload.version_id))
 
     def image_for_rekognition(self, upload: Upload) -> Image:
         """The ``Image`` parameter for this upload; :class:`InvalidImageError` when it is none."""
@@ -121,5 +141,14 @@ def _translate_missing(exc: ClientError, obj: ObjectRef | Upload) -> Exception:
     if code in MISSING_CODES:
         return ObjectGoneError(f"s3://{obj.bucket}/{obj.key} no longer exists", code=code)
     if code in {"PreconditionFailed", "412"}:
-        return ObjectGoneError(f"s3://{obj.bucket}/{obj.key} was replaced meanwhile", code=code)
+        return ObjectReplacedError(f"s3://{obj.bucket}/{obj.key} was replaced meanwhile", code=code)
+    if code in {"403", "AccessDenied", "Forbidden"}:
+        # A missing key answers 403, not 404, to a caller without s3:ListBucket
+        # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html, "Permissions").
+        return AccessDeniedError(
+            f"s3://{obj.bucket}/{obj.key}: refused (403). S3 answers 403 instead of 404 for a "
+            "missing key unless the role may s3:ListBucket the bucket for this prefix: grant it, "
+            "and s3:GetObject (s3:GetObjectVersion for a version) on the key",
+            code=code,
+        )
     return translate(exc)

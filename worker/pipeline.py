@@ -18,26 +18,32 @@ milliseconds: one S3 write) is the only way a second email can be sent.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
 
+from worker.clients import LEASED_ATTEMPT_SECONDS
 from worker.errors import (
     BadMessageError,
     InvalidImageError,
     ObjectGoneError,
     PermanentError,
     RetryableError,
+    UnreadableObjectError,
+    WorkerError,
 )
 from worker.events import ObjectRef, parse_body
+from worker.faces import Reference
 from worker.logs import get_logger
 from worker.matching import best_per_label
 from worker.metrics import Metrics
-from worker.objects import ObjectStore, Upload
-from worker.outcomes import Ack, DeadLetter, Outcome, RetryLater, combine
+from worker.objects import ObjectReplacedError, ObjectStore, Upload
+from worker.outcomes import Ack, DeadLetter, Outcome, Partial, Resend, RetryLater, combine
 from worker.publish import Publisher
-from worker.recognition.compare import StrategyResult
+from worker.recognition.compare import ReferenceFailure, StrategyResult
 from worker.recognition.strategies import MatchStrategy
 from worker.references import ReferenceCache
 from worker.results import (
@@ -50,7 +56,7 @@ from worker.results import (
     build_record,
     decide,
 )
-from worker.retry import with_retries
+from worker.retry import StopBeforeDeadline, with_retries
 from worker.settings import Settings
 from worker.store import RecordConflict, ResultStore
 
@@ -62,6 +68,17 @@ MAX_RECORD_RACES = 3
 # finish before handing the message back until the publish lease ends.
 WRITER_PATIENCE_SECONDS = 10.0
 WRITER_POLL_SECONDS = 0.25
+# Part of the publish lease a writer leaves unused (clock differences, the record's own write).
+LEASE_SAFETY_SECONDS = 20.0
+
+
+def with_notification_id(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with a new ``notification_id``: one per write that is to be published.
+
+    It makes each such write's body — and so its ETag — unique: two deliveries writing or
+    claiming the same record at once cannot both pass ``If-Match``.
+    """
+    return {**record, "notification_id": uuid.uuid4().hex}
 
 
 @dataclass
@@ -73,10 +90,21 @@ class Pipeline:
     store: ResultStore
     publisher: Publisher
     metrics: Metrics
+    probe: Callable[[Reference], str | None]
     publish_lease_seconds: float = PUBLISH_LEASE_SECONDS
+    # How long after its write a writer may still try to publish and mark the record: the lease
+    # less a margin for the clock of the replica that would take over (it measures the lease
+    # from the record's LastModified, stamped by S3).
+    writer_budget_seconds: float = PUBLISH_LEASE_SECONDS - LEASE_SAFETY_SECONDS
+    # The longest one try of the publish or of a leased record write can take.
+    writer_attempt_seconds: float = LEASED_ATTEMPT_SECONDS
 
     def handle(self, body: str) -> Outcome:
-        """Process one SQS body."""
+        """Process one SQS body, each S3 record on its own.
+
+        A message of several records some of which are bad ends in a :class:`Partial`: the bad
+        records, each with its own body, to be dead-lettered, and the outcome of the rest.
+        """
         try:
             parsed = parse_body(body)
         except BadMessageError as exc:
@@ -87,8 +115,42 @@ class Pipeline:
             return Ack(reason="s3:TestEvent")
         for removed in parsed.removed:
             self._reference_changed(removed)
-        outcomes = [self.handle_object(ref) for ref in parsed.objects]
-        return combine(outcomes) if outcomes else Ack(reason="nothing to do")
+        # Each record on its own: a bad one is dead-lettered alone, the others are processed.
+        records = len(parsed.record_bodies)
+        dead: list[DeadLetter] = []
+        for problem in parsed.problems:
+            log.warning("record_unparseable", record=problem.index, error=problem.reason)
+            dead.append(
+                DeadLetter(
+                    error_type=BadMessageError.error_type,
+                    error_message=f"{problem.reason} (record {problem.index} of a message of "
+                    f"{records} records, dead-lettered alone)",
+                    body=problem.body,
+                )
+            )
+        done: list[Outcome] = []
+        resends: list[Resend] = []
+        for ref in parsed.objects:
+            outcome = self.handle_object(ref)
+            if isinstance(outcome, Partial):  # not something one object ends in; be safe
+                dead.extend(outcome.dead_letters)
+                outcome = outcome.rest
+            if isinstance(outcome, DeadLetter):
+                if not records:  # the message's only record: the message itself goes
+                    return outcome
+                dead.append(replace(outcome, body=parsed.record_bodies[ref.record_index]))
+                continue
+            done.append(outcome)
+            if isinstance(outcome, RetryLater) and records:
+                resends.append(Resend(parsed.record_bodies[ref.record_index], outcome))
+        rest = combine(done)  # Ack("nothing to do") when nothing was done
+        if not dead:
+            return rest
+        return Partial(
+            dead_letters=tuple(dead),
+            rest=rest,
+            resends=tuple(resends) if isinstance(rest, RetryLater) else (),
+        )
 
     def handle_object(self, ref: ObjectRef) -> Outcome:
         with structlog.contextvars.bound_contextvars(bucket=ref.bucket, key=ref.key):
@@ -104,6 +166,9 @@ class Pipeline:
             started = time.monotonic()
             try:
                 outcome = self._process(ref, started)
+            except ObjectReplacedError as exc:
+                log.info("upload_superseded", error=str(exc))
+                return Ack(reason="superseded by a newer upload")
             except ObjectGoneError as exc:
                 log.info("upload_gone", error=str(exc))
                 return Ack(reason="object gone")
@@ -111,10 +176,11 @@ class Pipeline:
                 log.warning("upload_retry_later", error=str(exc))
                 return RetryLater(reason=str(exc))
             except PermanentError as exc:
-                # Not the image's fault (access denied, a misconfiguration): keep the message,
-                # the redrive policy dead-letters it if it never succeeds.
+                # Not the image's fault (an upload Rekognition may not read although it exists,
+                # access denied, a misconfiguration): retried with backoff, and dead-lettered
+                # with this reason if it never succeeds — an operator must see it.
                 log.error("upload_failed", error=str(exc), code=exc.code)
-                return RetryLater(reason=str(exc))
+                return RetryLater(reason=str(exc), error_type=exc.error_type)
             return outcome
 
     def _process(self, ref: ObjectRef, started: float) -> Outcome:
@@ -146,11 +212,28 @@ class Pipeline:
                     continue
                 return RetryLater(reason="another delivery is publishing", delay=decision.seconds)
             if isinstance(decision, PublishPending):
-                record = self.store.read(upload.key)
-                self._publish(record, upload, ref.sequencer, decision.record_etag)
+                # The writer died before publishing. Claim the record first (a conditional
+                # rewrite that starts a new lease): of several deliveries taking over at once,
+                # only the one whose claim lands publishes.
+                record = with_notification_id(self.store.read(upload.key))
+                claimed_at = time.monotonic()
+                try:
+                    etag = self.store.write(
+                        record,
+                        upload_id=upload.identity,
+                        sequencer=ref.sequencer,
+                        expect_etag=decision.record_etag,
+                        leased=True,
+                    )
+                except RecordConflict:
+                    log.info("record_claim_lost")
+                    races += 1
+                    continue
+                self._publish(record, upload, ref.sequencer, etag, claimed_at)
                 log.info("upload_publish_recovered", status=record["status"])
                 return Ack(reason="published a pending record")
-            record = self._compute(upload, started)
+            record = with_notification_id(self._compute(upload, started))
+            written_at = time.monotonic()
             try:
                 etag = self.store.write(
                     record,
@@ -162,7 +245,7 @@ class Pipeline:
                 log.info("record_race_lost")
                 races += 1
                 continue
-            self._publish(record, upload, ref.sequencer, etag)
+            self._publish(record, upload, ref.sequencer, etag, written_at)
             self.metrics.incr(f"Uploads.{record['status']}")
             self.metrics.observe("UploadLatencyMs", record["duration_ms"])
             log.info(
@@ -184,6 +267,16 @@ class Pipeline:
             result = self.strategy.analyse(image, threshold)
         except InvalidImageError as exc:
             reason = str(exc)
+        except UnreadableObjectError:
+            # Gone, replaced, or there but unreadable to Rekognition (KMS, permission, region):
+            # only S3 can tell which. The first two end here; the last is retried, then
+            # dead-lettered with its reason.
+            self.objects.recheck(upload)
+            raise
+        # Rekognition read the key a moment ago; a result is only kept for the photo it describes.
+        self.objects.recheck(upload)
+        if result.failures:
+            self._judge_failures(result.failures)
         return build_record(
             bucket=upload.bucket,
             key=upload.key,
@@ -192,25 +285,70 @@ class Pipeline:
             faces_detected=len(result.faces),
             matches=best_per_label(result.candidates, threshold),
             threshold=threshold,
-            references=result.references,
+            references=result.references - len(result.failures),
             strategy=result.strategy,
             duration_ms=int((time.monotonic() - started) * 1000),
             reason=reason,
             invalid=reason is not None,
         )
 
+    def _judge_failures(self, failures: tuple[ReferenceFailure, ...]) -> None:
+        """Blame a reference only when the photo alone proves it unusable; else fail the upload.
+
+        The upload was just re-checked, so it is still there; a comparison that failed while
+        both photos are fine is the upload's problem (retried, then dead-lettered).
+        """
+        unexplained: list[ReferenceFailure] = []
+        for failure in failures:
+            problem = self.probe(failure.reference)
+            if problem is None:
+                unexplained.append(failure)
+            else:
+                self.references.mark_unusable(failure.reference, problem)
+        if unexplained:
+            first = unexplained[0]
+            raise UnreadableObjectError(
+                f"comparing with {len(unexplained)} reference(s) failed although each reference "
+                f"is usable on its own: {first.error}",
+                code=first.error.code,
+            ) from first.error
+
     def _publish(
-        self, record: dict[str, Any], upload: Upload, sequencer: str | None, etag: str
+        self,
+        record: dict[str, Any],
+        upload: Upload,
+        sequencer: str | None,
+        etag: str,
+        written_at: float,
     ) -> None:
-        # Once the record is written, an outage must not end this delivery: a record left
-        # "pending" is published by a later delivery only when the lease ends — two minutes late,
-        # or a second time if this publish went out. Each step is retried on its own here.
-        message_id = with_retries(lambda: self.publisher.publish(record))
-        with_retries(
-            lambda: self.store.mark_notified(
-                record, upload_id=upload.identity, sequencer=sequencer, etag=etag
-            )
+        """Publish the record written (or claimed) at ``written_at``, then mark it sent.
+
+        Every try ends before the publish lease of that write does, so a writer never outlives
+        its lease: past it, another delivery may take the record over and publish it. Not
+        published in time → the record stays pending and the message is retried (a later
+        delivery claims it). Published but not marked sent in time → the message is still
+        acknowledged: the notification went out, and no delivery is left to send it again.
+        """
+        deadline = StopBeforeDeadline(
+            written_at + self.writer_budget_seconds, attempt_seconds=self.writer_attempt_seconds
         )
+        message_id = with_retries(lambda: self.publisher.publish(record), deadline=deadline)
+        try:
+            with_retries(
+                lambda: self.store.mark_notified(
+                    record, upload_id=upload.identity, sequencer=sequencer, etag=etag
+                ),
+                deadline=deadline,
+            )
+        except WorkerError as exc:
+            log.error(
+                "record_left_pending",
+                error=str(exc),
+                sns_message_id=message_id,
+                hint="published; a repeated S3 event for this upload after the lease would "
+                "publish it again",
+            )
+            return
         log.info("result_published", sns_message_id=message_id, status=record["status"])
 
     def _reference_changed(self, ref: ObjectRef) -> None:

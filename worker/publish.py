@@ -19,13 +19,14 @@ class Publisher:
 
     def publish(self, record: dict[str, Any]) -> str:
         """Publish the record; return SNS's message id."""
+        publication = render.publication(record)  # within SNS's size limit, whatever the record
         try:
             response = self._sns.publish(
                 TopicArn=self._topic,
-                Subject=render.subject(record),
-                Message=render.sns_message(record),
+                Subject=publication.subject,
+                Message=publication.message,
                 MessageStructure="json",
-                MessageAttributes=render.message_attributes(record),
+                MessageAttributes=publication.attributes,
             )
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc) from exc

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
+# A reference proven unusable (no face, unreadable) is skipped this long, then tried again: the
+# cause may pass (a KMS grant, a permission) and the mark must never outlive the problem.
+UNUSABLE_MARK_SECONDS = 600.0
 # Rekognition reads JPEG and PNG from S3 as they are; other reference formats are ignored.
 REFERENCE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
 
@@ -65,8 +68,9 @@ def list_references(s3: S3Client, bucket: str, prefix: str) -> list[Reference]:
 class ReferenceCache:
     """The reference list, listed at most once per TTL (and again after :meth:`invalidate`).
 
-    Also remembers references Rekognition found no face in (by key and eTag) so that they are
-    logged once and skipped afterwards, until the object changes.
+    Also remembers references proven unusable (no face, unreadable: by key and eTag) so that
+    they are logged once and skipped for :data:`UNUSABLE_MARK_SECONDS`. A mark ends sooner with
+    any reference change (:meth:`invalidate`, which every reference notification calls).
     """
 
     def __init__(
@@ -83,29 +87,45 @@ class ReferenceCache:
         self._lock = threading.Lock()
         self._refs: tuple[Reference, ...] = ()
         self._listed_at: float | None = None
-        self._unusable: set[tuple[str, str]] = set()
+        self._unusable: dict[tuple[str, str], float] = {}  # (key, eTag) -> mark ends at
         self.refreshes = 0
 
     def get(self) -> tuple[Reference, ...]:
+        """The references to match against: listed ones, less those marked unusable."""
         with self._lock:
+            refs = self._listed_locked()
             now = self._clock()
-            if self._listed_at is None or now - self._listed_at >= self._ttl:
-                self._refs = tuple(list_references(self._s3, self._bucket, self._prefix))
-                self._listed_at = now
-                self.refreshes += 1
-                log.info("references_listed", count=len(self._refs), labels=len(self.labels()))
-            return tuple(r for r in self._refs if (r.key, r.etag) not in self._unusable)
+            self._unusable = {ref: end for ref, end in self._unusable.items() if end > now}
+            return tuple(r for r in refs if (r.key, r.etag) not in self._unusable)
+
+    def listed(self) -> tuple[Reference, ...]:
+        """Every reference in the bucket, usable or not (what a shared collection must hold)."""
+        with self._lock:
+            return self._listed_locked()
+
+    def _listed_locked(self) -> tuple[Reference, ...]:
+        now = self._clock()
+        if self._listed_at is None or now - self._listed_at >= self._ttl:
+            self._refs = tuple(list_references(self._s3, self._bucket, self._prefix))
+            self._listed_at = now
+            self.refreshes += 1
+            log.info("references_listed", count=len(self._refs), labels=len(self.labels()))
+        return self._refs
 
     def labels(self) -> set[str]:
         return {ref.label for ref in self._refs}
 
     def invalidate(self) -> None:
+        """A reference changed: list again at the next use, and forget every unusable mark."""
         with self._lock:
             self._listed_at = None
+            self._unusable.clear()
 
     def mark_unusable(self, ref: Reference, reason: str) -> None:
+        """Skip ``ref`` for a while. Only for a failure proven to be about this photo."""
         with self._lock:
-            if (ref.key, ref.etag) in self._unusable:
+            now = self._clock()
+            if self._unusable.get((ref.key, ref.etag), 0.0) > now:
                 return
-            self._unusable.add((ref.key, ref.etag))
+            self._unusable[(ref.key, ref.etag)] = now + UNUSABLE_MARK_SECONDS
         log.warning("reference_unusable", reference_key=ref.key, label=ref.label, reason=reason)

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from dataclasses import dataclass
 from typing import Any
 
-# SNS: Subject at most 100 ASCII characters (we keep 99), message at most 256 KiB.
+# SNS Publish, Subject: "must be ASCII text that begins with a letter, number, or punctuation mark;
+# must not include line breaks or control characters; and must be less than 100 characters long"
+# (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html). We keep 99 printable characters.
 MAX_SUBJECT_CHARS = 99
-MAX_MESSAGE_BYTES = 256 * 1024
-# Room kept for message attributes and the JSON envelope around the three texts.
-MESSAGE_MARGIN_BYTES = 8 * 1024
+# SNS counts the message *and* its attributes: "All parts of the message attribute, including name,
+# type, and value, are included in the message size restriction, which is 256 KiB (262,144 bytes)
+# by default" (https://docs.aws.amazon.com/sns/latest/api/API_MessageAttributeValue.html); "Amazon
+# SNS validates the combined size of the message body and message attributes against the topic's
+# configured MaximumMessageSize" (https://docs.aws.amazon.com/sns/latest/dg/large-message-payloads.html).
+# We count the Subject too, and keep 1 KiB spare for anything the documentation leaves unsaid.
+MAX_PUBLISH_BYTES = 262_144
+PUBLISH_MARGIN_BYTES = 1024
 ELLIPSIS = "..."
 # A label in a Subject is cut here so that the upload's key keeps some room.
 MAX_LABEL_CHARS = 40
+# The e-mail is for people: it names the best matches, the record carries them all.
+MAX_EMAIL_MATCHES = 50
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
 def ascii_text(value: str) -> str:
@@ -58,18 +69,54 @@ def shorten_middle(text: str, limit: int) -> str:
     return text[: keep // 3] + ELLIPSIS + text[len(text) - (keep - keep // 3) :]
 
 
+def quoted(value: str) -> str:
+    """User data for people to read: between double quotes, on one line, nothing invisible.
+
+    Line breaks, tabs, control and format characters (bidi overrides included), separators other
+    than the space and unassigned code points become Python-style escapes (``\\n``, ``\\u202e``);
+    quotes and backslashes inside are escaped, so the data cannot end the quotes early.
+    """
+    return '"' + _one_line(value).replace('"', '\\"') + '"'
+
+
+def _one_line(text: str) -> str:
+    """``text`` with every character that is not printable (and a leading combining mark) escaped."""
+    return "".join(
+        _escape(char)
+        if char == "\\" or not char.isprintable() or (not i and unicodedata.combining(char))
+        else char
+        for i, char in enumerate(text)
+    )
+
+
+def _escape(char: str) -> str:
+    """Python's escape of ``char``: ``\\n``, ``\\x85``, ``\\u202e``, ``\\U000e0041``."""
+    if char in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[char]
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 def email_text(record: dict[str, Any]) -> str:
-    """A short human-readable account of the result."""
-    location = f"s3://{record['bucket']}/{record['key']}"
+    """A short human-readable account of the result. Keys, labels and reasons cannot add lines."""
+    location = quoted(f"s3://{record['bucket']}/{record['key']}")
     faces = record["faces_detected"]
     lines: list[str]
     status = record["status"]
     if status == "matched":
+        matches = record["matches"]
         lines = [f"Faces found in {location}: {faces}.", "", "Recognised:"]
         lines += [
-            f"  - {m['label']}: {m['similarity']:.1f}% similar (reference {m['reference_key']})"
-            for m in record["matches"]
+            f"  - {quoted(m['label'])}: {m['similarity']:.1f}% similar "
+            f"(reference {quoted(m['reference_key'])})"
+            for m in matches[:MAX_EMAIL_MATCHES]
         ]
+        if len(matches) > MAX_EMAIL_MATCHES:
+            lines.append(f"  ... and {len(matches) - MAX_EMAIL_MATCHES} more (see the record).")
+        if record.get("matches_truncated"):
+            lines.append("  ... and more: the list was cut to fit SNS's message size limit.")
     elif status == "no_match":
         lines = [
             f"Faces found in {location}: {faces}.",
@@ -79,27 +126,72 @@ def email_text(record: dict[str, Any]) -> str:
     elif status == "no_face":
         lines = [f"No face was found in {location}."]
     else:
-        lines = [f"{location} could not be processed: {record['reason']}."]
+        lines = [f"{location} could not be processed: {_one_line(str(record['reason']))}."]
     lines += ["", f"Processed at {record['processed_at']} ({record['strategy']} strategy)."]
     return "\n".join(lines)
 
 
-def sns_message(record: dict[str, Any]) -> str:
-    """The ``MessageStructure=json`` message: ``default`` and ``sqs`` carry the record."""
-    body = _record_json(record)
-    email = email_text(record)
-    message = json.dumps({"default": body, "sqs": body, "email": email}, ensure_ascii=False)
-    if len(message.encode()) > MAX_MESSAGE_BYTES - MESSAGE_MARGIN_BYTES:
-        # Only a pathological number of matches gets here: keep the best ones that fit.
-        trimmed = dict(record, matches=record["matches"][:20], matches_truncated=True)
-        body = _record_json(trimmed)
-        email = shorten(email, 4096)
-        message = json.dumps({"default": body, "sqs": body, "email": email}, ensure_ascii=False)
-    return message
+@dataclass(frozen=True)
+class Publication:
+    """The parameters of the one SNS publish per upload (``MessageStructure=json``)."""
+
+    subject: str
+    message: str
+    attributes: dict[str, Any]
+
+    def size(self) -> int:
+        """The bytes SNS counts against its limit: message, attributes (names, types, values)."""
+        attributes = sum(
+            _utf8_len(name) + _utf8_len(value["DataType"]) + _utf8_len(value["StringValue"])
+            for name, value in self.attributes.items()
+        )
+        return _utf8_len(self.subject) + _utf8_len(self.message) + attributes
+
+    def fits(self) -> bool:
+        return self.size() <= MAX_PUBLISH_BYTES - PUBLISH_MARGIN_BYTES
 
 
-def message_attributes(record: dict[str, Any]) -> dict[str, Any]:
-    """``status`` and ``labels`` for subscription filter policies."""
+def publication(record: dict[str, Any]) -> Publication:
+    """Subject, message and attributes for ``record``, within SNS's size limit whatever the record.
+
+    ``default`` and ``sqs`` carry the record, ``email`` a text for people. When the whole record
+    does not fit, the best matches that fit are kept (the ``labels`` attribute names the same
+    ones) and the record says ``"matches_truncated": true``. Without matches a record always fits:
+    an S3 key is at most 1,024 bytes.
+    """
+    title = subject(record)
+    count = len(record["matches"])
+    whole = _publication(record, title, count)
+    if whole.fits():
+        return whole
+    fits, too_many = 0, count  # the size grows with the number of matches kept: bisect
+    while too_many - fits > 1:
+        middle = (fits + too_many) // 2
+        if _publication(record, title, middle).fits():
+            fits = middle
+        else:
+            too_many = middle
+    return _publication(record, title, fits)
+
+
+def _publication(record: dict[str, Any], title: str, kept: int) -> Publication:
+    if kept < len(record["matches"]):
+        record = dict(record, matches=record["matches"][:kept], matches_truncated=True)
+    body = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    message = {"default": body, "sqs": body, "email": email_text(record)}
+    return Publication(title, json.dumps(message, ensure_ascii=False), _attributes(record))
+
+
+def _attributes(record: dict[str, Any]) -> dict[str, Any]:
+    """``status`` and ``labels`` for subscription filter policies.
+
+    String.Array: "An array, formatted as a string, that can contain multiple values. The values
+    can be strings, numbers, or the keywords true, false, and null"; for string types "the value
+    attribute has the same restrictions on the content as the message body" (UTF-8), and "Name,
+    type, and value must not be empty or null"
+    (https://docs.aws.amazon.com/sns/latest/dg/sns-message-attributes.html). So: a JSON array of
+    strings, ASCII-escaped (``ensure_ascii``), never an empty string (``[]`` at least).
+    """
     labels = [m["label"] for m in record["matches"]]
     return {
         "status": {"DataType": "String", "StringValue": record["status"]},
@@ -107,5 +199,5 @@ def message_attributes(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _record_json(record: dict[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))

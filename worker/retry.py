@@ -7,6 +7,7 @@ for every adapter. botocore makes a single attempt for Rekognition (see :mod:`wo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -26,15 +27,16 @@ from tenacity import (
     stop_after_delay,
     wait_random_exponential,
 )
+from tenacity.stop import stop_base
 
 from worker.errors import (
     AccessDeniedError,
     InvalidImageError,
     NoFaceError,
-    ObjectGoneError,
     PermanentError,
     RetryableError,
     ThrottledError,
+    UnreadableObjectError,
     WorkerError,
 )
 
@@ -63,7 +65,7 @@ TRANSIENT_CODES = frozenset(
 PERMANENT_CODES: dict[str, type[PermanentError]] = {
     "InvalidImageFormatException": InvalidImageError,
     "ImageTooLargeException": InvalidImageError,
-    "InvalidS3ObjectException": ObjectGoneError,
+    "InvalidS3ObjectException": UnreadableObjectError,
     "AccessDeniedException": AccessDeniedError,
     "AccessDenied": AccessDeniedError,
     "InvalidParameterException": NoFaceError,
@@ -99,22 +101,46 @@ def translate(exc: Exception) -> WorkerError:
     return RetryableError(f"{type(exc).__name__}: {exc}")
 
 
-def retrying(on_retry: Callable[[RetryCallState], None] | None = None) -> Retrying:
-    """The retry policy for one Rekognition call: retryable errors only, jittered backoff."""
+class StopBeforeDeadline(stop_base):
+    """Stop when the next attempt could not finish by ``deadline`` (``time.monotonic()``).
+
+    ``attempt_seconds`` is the longest one attempt may take (the client's connect and read
+    timeouts with a single botocore attempt), so the last attempt ends before the deadline too.
+    """
+
+    def __init__(self, deadline: float, attempt_seconds: float) -> None:
+        self.deadline, self.attempt_seconds = deadline, attempt_seconds
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        next_end = time.monotonic() + (retry_state.upcoming_sleep or 0.0) + self.attempt_seconds
+        return next_end > self.deadline
+
+
+def retrying(
+    on_retry: Callable[[RetryCallState], None] | None = None,
+    deadline: StopBeforeDeadline | None = None,
+) -> Retrying:
+    """The retry policy for one call: retryable errors only, jittered backoff, and at most
+    :data:`MAX_ATTEMPTS` attempts, :data:`MAX_RETRY_SECONDS` or ``deadline``, whichever is first."""
+    stop = stop_after_attempt(MAX_ATTEMPTS) | stop_after_delay(MAX_RETRY_SECONDS)
     return Retrying(
         retry=retry_if_exception_type(RetryableError),
         wait=wait_random_exponential(multiplier=BACKOFF_MULTIPLIER, max=BACKOFF_MAX_SECONDS),
-        stop=stop_after_attempt(MAX_ATTEMPTS) | stop_after_delay(MAX_RETRY_SECONDS),
+        stop=stop if deadline is None else stop | deadline,
         before_sleep=on_retry,
         reraise=True,
     )
 
 
 def with_retries(
-    step: Callable[[], T], on_retry: Callable[[RetryCallState], None] | None = None
+    step: Callable[[], T],
+    on_retry: Callable[[RetryCallState], None] | None = None,
+    deadline: StopBeforeDeadline | None = None,
 ) -> T:
     """Run ``step`` under :func:`retrying`, botocore failures translated on the way."""
-    for attempt in retrying(on_retry):
+    if deadline is not None and time.monotonic() + deadline.attempt_seconds > deadline.deadline:
+        raise RetryableError("no time left to try before the deadline")
+    for attempt in retrying(on_retry, deadline):
         with attempt:
             try:
                 return step()

@@ -3,14 +3,27 @@
 Threads: the main thread polls SQS and never processes; ``CONCURRENCY`` worker threads run the
 pipeline and never touch the queue; a heartbeat thread keeps in-flight messages invisible; an
 acker thread turns outcomes into batched SQS calls. SIGTERM/SIGINT: stop receiving, let in-flight
-work finish until the grace period ends, hand back what is left (visibility 0), exit 0. A second
-signal exits at once.
+work finish until the grace period ends, hand back what is left (visibility 0), exit 0; the
+heartbeat keeps in-flight messages hidden until each is finished or handed back. A second signal
+exits at once (``os._exit`` after flushing the logs) with 128 + the signal's number: 143 for
+SIGTERM, 130 for SIGINT; what was in flight reappears when its visibility timeout ends.
+
+A message of several S3 records, some of which can never be processed (a :class:`Partial`
+outcome): each bad record goes to the DLQ alone. When the others are done, the message is then
+deleted; when some of them must be retried, the message is *split* — each record to retry is sent
+back to the queue as a message of its own (delayed by the backoff), and only once every send
+succeeded is the original deleted; if any send fails the original is kept for a retry, so nothing
+is lost (a failed delete can only cause a repeat, which the result records absorb).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -26,20 +39,29 @@ from worker import dlq
 from worker.errors import WorkerError
 from worker.logs import get_logger
 from worker.metrics import Metrics
-from worker.outcomes import DeadLetter, Outcome, RetryLater, retry_delay
+from worker.outcomes import DeadLetter, Outcome, Partial, RetryLater, retry_delay
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.type_defs import MessageTypeDef
+    from mypy_boto3_sqs.type_defs import (
+        MessageAttributeValueOutputTypeDef,
+        MessageTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
+    )
 
     from worker.emf import EmfExporter
 
 log = get_logger(__name__)
 
-# SQS limits.
-SQS_MAX_BATCH = 10
+# SQS limits (the batch size of 10 is dlq.SQS_BATCH).
 SQS_MAX_WAIT_SECONDS = 20
 SQS_MAX_VISIBILITY_SECONDS = 12 * 60 * 60
+# A message's own timer (DelaySeconds) is 0 to 900 s; FIFO queues have none (S3 notifications
+# only go to standard queues).
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-message-timers.html
+SQS_MAX_DELAY_SECONDS = 900
+# How long a message whose dead-lettering failed stays hidden before it is tried again.
+DEAD_LETTER_FAILED_HIDE_SECONDS = 60
 # An unprocessable message with no DLQ to go to stays on the queue, hidden this long (within the
 # 12 h a message may be kept invisible in total).
 NO_DLQ_HIDE_SECONDS = 11 * 60 * 60
@@ -56,8 +78,13 @@ class InFlight:
     message_id: str
     receipt_handle: str
     receive_count: int
+    attributes: dict[str, MessageAttributeValueOutputTypeDef] = field(default_factory=dict)
     future: Future[Outcome] | None = None
     started: float = field(default_factory=time.monotonic)
+
+
+# The contract's maxReceiveCount default, for a DLQ_URL given without a redrive policy.
+DEFAULT_MAX_RECEIVE_COUNT = 5
 
 
 @dataclass(frozen=True)
@@ -69,6 +96,10 @@ class RunnerConfig:
     visibility_timeout_seconds: int = 60
     grace_seconds: float = 25.0
     health_file: str | None = None
+    # The queue's redrive maxReceiveCount: a message that is still failing for a cause with an
+    # ``error_type`` at its last receive is dead-lettered by the worker, with that reason, rather
+    # than moved silently by the redrive policy. (No redrive policy: the contract's default.)
+    max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
 
 
 class Runner:
@@ -86,6 +117,11 @@ class Runner:
         self._cfg = config
         self._metrics = metrics or Metrics()
         self._stop = threading.Event()
+        # Set once every in-flight message is finished or handed back: ends the heartbeat.
+        self._released = threading.Event()
+        # Held by the heartbeat while it renews, and by the shutdown while it takes the messages
+        # to hand back out of the heartbeat's sight, so that a released message is never renewed.
+        self._beat_lock = threading.Lock()
         self._stop_at: float | None = None
         self._lock = threading.Lock()
         self._inflight: dict[str, InFlight] = {}
@@ -98,8 +134,11 @@ class Runner:
     def install_signal_handlers(self) -> None:
         def on_signal(signum: int, _frame: Any) -> None:
             if self._stop.is_set():
+                # SystemExit would only unwind the main thread, and the interpreter would then
+                # join the worker threads (a minute when a call hangs): leave now.
                 log.warning("second_signal_exiting_now", signal=signal.Signals(signum).name)
-                raise SystemExit(1)
+                _flush_logs()
+                os._exit(128 + signum)
             log.info("shutdown_requested", signal=signal.Signals(signum).name)
             self.stop()
 
@@ -131,6 +170,7 @@ class Runner:
             self._stop.set()
             self._acks.put_nowait(None)  # wakes the acker to exit
             helpers[1].join(timeout=SHUTDOWN_MARGIN_SECONDS)
+            self._released.set()  # every message is now settled or handed back
             if self._emf:
                 self._emf.close()  # the last counters, DLQ sends of the final acks included
         log.info("worker_stopped", released=released)
@@ -145,7 +185,7 @@ class Runner:
         try:
             response = self._sqs.receive_message(
                 QueueUrl=self._cfg.queue_url,
-                MaxNumberOfMessages=min(SQS_MAX_BATCH, free),
+                MaxNumberOfMessages=min(dlq.SQS_BATCH, free),
                 WaitTimeSeconds=self._cfg.poll_wait_seconds,
                 VisibilityTimeout=self._cfg.visibility_timeout_seconds,
                 MessageSystemAttributeNames=["ApproximateReceiveCount"],
@@ -180,6 +220,7 @@ class Runner:
             message_id=message["MessageId"],
             receipt_handle=message["ReceiptHandle"],
             receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+            attributes=dict(message.get("MessageAttributes", {})),
         )
         with self._lock:
             self._inflight[item.message_id] = item
@@ -205,7 +246,7 @@ class Runner:
                 return
             batch = [first]
             deadline = time.monotonic() + ACK_LINGER_SECONDS
-            while len(batch) < SQS_MAX_BATCH and (left := deadline - time.monotonic()) > 0:
+            while len(batch) < dlq.SQS_BATCH and (left := deadline - time.monotonic()) > 0:
                 try:
                     nxt = self._acks.get(timeout=left)
                 except queue.Empty:
@@ -220,26 +261,101 @@ class Runner:
         deletes: list[InFlight] = []
         visibility: list[tuple[str, str, int]] = []
         for item, outcome, body in batch:
-            if isinstance(outcome, DeadLetter):
-                if self._dead_letter(body, outcome):
-                    deletes.append(item)
-                else:
-                    hide = NO_DLQ_HIDE_SECONDS if not self._cfg.dlq_url else 60
-                    visibility.append((item.message_id, item.receipt_handle, hide))
-            elif isinstance(outcome, RetryLater):
-                delay = (
-                    outcome.delay if outcome.delay is not None else retry_delay(item.receive_count)
-                )
-                delay = int(min(max(delay, 0), SQS_MAX_VISIBILITY_SECONDS))
-                visibility.append((item.message_id, item.receipt_handle, delay))
-                log.info("message_retry_later", message_id=item.message_id, delay_s=delay)
-            else:
+            try:
+                hide = self._settle_one(item, outcome, body)
+            except Exception:  # a bug: keep the message, hidden for the usual backoff
+                log.exception("settle_crashed", message_id=item.message_id)
+                hide = int(retry_delay(item.receive_count))
+            if hide is None:
                 deletes.append(item)
+            else:
+                visibility.append((item.message_id, item.receipt_handle, hide))
         self._delete(deletes)
         self._change_visibility(visibility, "retry")
         self._finish(item for item, _, _ in batch)
 
-    def _dead_letter(self, body: str, outcome: DeadLetter) -> bool:
+    def _settle_one(self, item: InFlight, outcome: Outcome, body: str) -> int | None:
+        """Do what ``outcome`` needs but the batched calls; None: delete, else hide this long."""
+        if isinstance(outcome, DeadLetter):
+            if self._dead_letter(item, outcome.body if outcome.body is not None else body, outcome):
+                return None
+            return NO_DLQ_HIDE_SECONDS if not self._cfg.dlq_url else DEAD_LETTER_FAILED_HIDE_SECONDS
+        if isinstance(outcome, RetryLater):
+            if outcome.error_type and item.receive_count >= self._cfg.max_receive_count:
+                # The last receive before the redrive policy would move it without a word.
+                last = DeadLetter(error_type=outcome.error_type, error_message=outcome.reason)
+                return self._settle_one(item, last, body)
+            delay = self._retry_seconds(item, outcome)
+            log.info("message_retry_later", message_id=item.message_id, delay_s=delay)
+            return delay
+        if isinstance(outcome, Partial):
+            return self._settle_partial(item, outcome)
+        return None
+
+    def _retry_seconds(self, item: InFlight, outcome: RetryLater) -> int:
+        delay = outcome.delay if outcome.delay is not None else retry_delay(item.receive_count)
+        return int(min(max(delay, 0), SQS_MAX_VISIBILITY_SECONDS))
+
+    def _settle_partial(self, item: InFlight, outcome: Partial) -> int | None:
+        """Dead-letter the bad records alone; split the message when others must be retried."""
+        rest = outcome.rest
+        if not self._cfg.dlq_url:
+            for dead in outcome.dead_letters:
+                self._dead_letter(item, dead.body or "", dead)  # logs it, sends nothing
+            if isinstance(rest, RetryLater):
+                return self._retry_seconds(item, rest)
+            return NO_DLQ_HIDE_SECONDS
+        # Records to retry go first: if a later send fails, the kept original repeats only work
+        # the result records absorb, rather than putting a bad record on the DLQ twice.
+        if outcome.resends and not self._resend(item, outcome):
+            return self._retry_seconds(item, rest) if isinstance(rest, RetryLater) else 0
+        for dead in outcome.dead_letters:
+            if not self._dead_letter(item, dead.body or "", dead):
+                if isinstance(rest, RetryLater):
+                    return self._retry_seconds(item, rest)
+                return DEAD_LETTER_FAILED_HIDE_SECONDS
+        log.info(
+            "message_split" if outcome.resends else "message_partly_dead_lettered",
+            message_id=item.message_id,
+            dead_lettered=len(outcome.dead_letters),
+            resent=len(outcome.resends),
+            rest=rest.reason,
+        )
+        return None
+
+    def _resend(self, item: InFlight, outcome: Partial) -> bool:
+        """Send each record to retry back to the queue as a message of its own; all or False."""
+        attributes = dlq.kept_attributes(item.attributes)
+        entries: list[SendMessageBatchRequestEntryTypeDef] = []
+        for index, resend in enumerate(outcome.resends):
+            delay = min(self._retry_seconds(item, resend.outcome), SQS_MAX_DELAY_SECONDS)
+            entry: SendMessageBatchRequestEntryTypeDef = {
+                "Id": str(index),
+                "MessageBody": resend.body,
+                "DelaySeconds": delay,
+            }
+            if attributes:
+                entry["MessageAttributes"] = attributes
+            entries.append(entry)
+        for chunk in _chunks(entries, dlq.SQS_BATCH):
+            try:
+                answer = self._sqs.send_message_batch(QueueUrl=self._cfg.queue_url, Entries=chunk)
+            except (ClientError, BotoCoreError) as exc:
+                log.warning("resend_failed", message_id=item.message_id, error=str(exc))
+                return False
+            if answer.get("Failed"):
+                failed = answer["Failed"][0]
+                log.warning(
+                    "resend_failed",
+                    message_id=item.message_id,
+                    code=failed.get("Code"),
+                    error=failed.get("Message"),
+                    failed=len(answer["Failed"]),
+                )
+                return False
+        return True
+
+    def _dead_letter(self, item: InFlight, body: str, outcome: DeadLetter) -> bool:
         if not self._cfg.dlq_url:
             # Nowhere to put it: keep it on the queue, hidden as long as SQS allows, and say so.
             log.error(
@@ -251,7 +367,12 @@ class Runner:
             return False
         try:
             dlq.send_to_dlq(
-                self._sqs, self._cfg.dlq_url, body, outcome.error_type, outcome.error_message
+                self._sqs,
+                self._cfg.dlq_url,
+                body,
+                outcome.error_type,
+                outcome.error_message,
+                attributes=item.attributes,
             )
         except (WorkerError, ClientError, BotoCoreError) as exc:  # kept: retried, never lost
             log.warning("dead_letter_failed", error=str(exc))
@@ -265,7 +386,7 @@ class Runner:
         return True
 
     def _delete(self, items: list[InFlight]) -> None:
-        for chunk in _chunks(items, SQS_MAX_BATCH):
+        for chunk in _chunks(items, dlq.SQS_BATCH):
             entries = [
                 {"Id": str(i), "ReceiptHandle": it.receipt_handle} for i, it in enumerate(chunk)
             ]
@@ -286,7 +407,7 @@ class Runner:
                 )
 
     def _change_visibility(self, items: list[tuple[str, str, int]], why: str) -> None:
-        for chunk in _chunks(items, SQS_MAX_BATCH):
+        for chunk in _chunks(items, dlq.SQS_BATCH):
             entries = [
                 {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": timeout}
                 for i, (_, handle, timeout) in enumerate(chunk)
@@ -316,15 +437,20 @@ class Runner:
     # ------------------------------------------------------------------ heartbeat & health
 
     def _heartbeat_loop(self) -> None:
+        # Runs on after a stop signal, through the grace period, until every in-flight message is
+        # finished or handed back: a message whose visibility timeout ran out would be received
+        # by another consumer while this one still works on it.
+        # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html
         interval = max(self._cfg.visibility_timeout_seconds / 3, 1.0)
-        while not self._stop.wait(interval):
-            with self._lock:
-                items = [
-                    (it.message_id, it.receipt_handle, self._cfg.visibility_timeout_seconds)
-                    for it in self._inflight.values()
-                ]
-            if items:
-                self._change_visibility(items, "heartbeat")
+        while not self._released.wait(interval):
+            with self._beat_lock:
+                with self._lock:
+                    items = [
+                        (it.message_id, it.receipt_handle, self._cfg.visibility_timeout_seconds)
+                        for it in self._inflight.values()
+                    ]
+                if items:
+                    self._change_visibility(items, "heartbeat")
 
     def _beat(self) -> None:
         if self._cfg.health_file:
@@ -347,16 +473,34 @@ class Runner:
         settle_until = time.monotonic() + min(1.0, max(deadline - time.monotonic(), 0.1))
         while time.monotonic() < settle_until and not self._acks.empty():
             time.sleep(0.02)
-        with self._lock:
-            left = [
-                it
-                for it in self._inflight.values()
-                if it.future is None or not it.future.done() or it.future.cancelled()
-            ]
+        # The heartbeat runs on for the messages still being settled, not for those handed back.
+        beat_locked = self._beat_lock.acquire(timeout=SHUTDOWN_MARGIN_SECONDS)
+        try:
+            with self._lock:
+                left = [
+                    it
+                    for it in self._inflight.values()
+                    if it.future is None or not it.future.done() or it.future.cancelled()
+                ]
+                for it in left:
+                    del self._inflight[it.message_id]
+        finally:
+            if beat_locked:
+                self._beat_lock.release()
         self._change_visibility([(it.message_id, it.receipt_handle, 0) for it in left], "released")
         if left:
             log.warning("messages_released", count=len(left))
         return len(left)
+
+
+def _flush_logs() -> None:
+    # Exiting anyway: a stream that cannot be flushed must not stop the exit.
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         extra="ignore",
         case_sensitive=False,
         frozen=True,
+        # Every float setting is a finite number: ``inf`` and ``nan`` are refused (exit 2), never
+        # passed on (``REKOGNITION_MAX_TPS=inf`` crashed the rate limiter). For a reference list
+        # that is (almost) never listed again, give REFERENCE_CACHE_TTL_SECONDS a large number;
+        # a reference-change notification, when the queue receives one, still refreshes it at once.
+        allow_inf_nan=False,
     )
 
     bucket_name: str | None = None
@@ -74,14 +79,20 @@ class Settings(BaseSettings):
     similarity_threshold: Annotated[float, Field(ge=0, le=100)] = 80.0
     strategy: Strategy = Strategy.AUTO
     concurrency: Annotated[int, Field(ge=1, le=256)] = 8
-    rekognition_max_tps: Annotated[float | None, Field(gt=0)] = None
+    # At least one call per 10 s: a smaller rate spaces calls by hours (1e-300 made the limiter's
+    # sleep overflow).
+    rekognition_max_tps: Annotated[float | None, Field(ge=0.1)] = None
     reference_cache_ttl_seconds: Annotated[float, Field(ge=0)] = 300.0
     dlq_url: str | None = None
     log_format: LogFormat = LogFormat.JSON
     log_level: str = "INFO"
     # Not in the contract's table, added as optional tunables.
     shutdown_grace_seconds: Annotated[float, Field(gt=0, le=120)] = 25.0
-    poll_wait_seconds: Annotated[int, Field(ge=0, le=20)] = 20
+    # SQS long polling: "The maximum long polling wait time is 20 seconds. [...] set a shorter
+    # ReceiveMessage wait time (1 second minimum)" (https://docs.aws.amazon.com/AWSSimpleQueueService/
+    # latest/SQSDeveloperGuide/best-practices-setting-up-long-polling.html). 0, short polling, made
+    # the idle poll loop spin (1,418 receives in 5 s): refused.
+    poll_wait_seconds: Annotated[int, Field(ge=1, le=20)] = 20
     visibility_timeout_seconds: Annotated[int, Field(ge=5, le=43200)] = 60
     max_object_bytes: Annotated[int, Field(gt=0)] = 50 * 1024 * 1024
     collection_id: str = "face-match-references"

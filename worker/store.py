@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from worker.errors import RetryableError
+from worker.errors import AccessDeniedError, RetryableError
 from worker.references import normalise_etag
 from worker.results import ExistingRecord, result_key
 from worker.retry import translate
@@ -30,8 +30,13 @@ class RecordConflict(RetryableError):
 
 
 class ResultStore:
-    def __init__(self, s3: S3Client, bucket: str, prefix: str) -> None:
+    """``writes`` (default: ``s3``) is the client for the writes made under the publish lease."""
+
+    def __init__(
+        self, s3: S3Client, bucket: str, prefix: str, writes: S3Client | None = None
+    ) -> None:
         self._s3, self._bucket, self._prefix = s3, bucket, prefix
+        self._writes = writes or s3
 
     def key_for(self, upload_key: str) -> str:
         return result_key(upload_key, self._prefix)
@@ -40,8 +45,20 @@ class ResultStore:
         try:
             head = self._s3.head_object(Bucket=self._bucket, Key=self.key_for(upload_key))
         except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code")) in {"404", "NoSuchKey", "NotFound"}:
+            code = str(exc.response.get("Error", {}).get("Code"))
+            if code in {"404", "NoSuchKey", "NotFound"}:
                 return None
+            if code in {"403", "AccessDenied", "Forbidden"}:
+                # S3 answers a HEAD of a missing key with 403, not 404, when the caller may not
+                # s3:ListBucket the bucket (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html,
+                # "Permissions"): every first delivery would look refused.
+                raise AccessDeniedError(
+                    f"HEAD s3://{self._bucket}/{self.key_for(upload_key)} was refused (403). S3 "
+                    f"answers 403 instead of 404 for a missing key unless the role may "
+                    f"s3:ListBucket the bucket for the prefix {self._prefix!r}, and s3:GetObject "
+                    f"on it: grant both",
+                    code=code,
+                ) from exc
             raise translate(exc) from exc
         except BotoCoreError as exc:
             raise translate(exc) from exc
@@ -71,14 +88,21 @@ class ResultStore:
         sequencer: str | None,
         expect_etag: str | None,
         notified: bool = False,
+        leased: bool = False,
     ) -> str:
-        """Write the record conditionally; return its ETag. :class:`RecordConflict` if raced."""
+        """Write the record conditionally; return its ETag. :class:`RecordConflict` if raced.
+
+        Two writes of one body have one ETag (an MD5 where the bucket is not KMS-encrypted), so
+        ``If-Match`` could not tell concurrent writers apart: every record carries its own
+        ``notification_id``, new for each write that is to be published (see the pipeline).
+        """
         metadata = {META_UPLOAD_ID: upload_id, META_NOTIFIED: SENT if notified else PENDING}
         if sequencer:
             metadata[META_SEQUENCER] = sequencer
         condition = {"IfMatch": f'"{expect_etag}"'} if expect_etag else {"IfNoneMatch": "*"}
+        client = self._writes if leased else self._s3
         try:
-            response = self._s3.put_object(
+            response = client.put_object(
                 Bucket=self._bucket,
                 Key=self.key_for(record["key"]),
                 Body=json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8"),
@@ -101,5 +125,10 @@ class ResultStore:
         """Rewrite the same record as ``notified=sent``. A newer upload's record wins quietly."""
         with contextlib.suppress(RecordConflict):
             self.write(
-                record, upload_id=upload_id, sequencer=sequencer, expect_etag=etag, notified=True
+                record,
+                upload_id=upload_id,
+                sequencer=sequencer,
+                expect_etag=etag,
+                notified=True,
+                leased=True,
             )

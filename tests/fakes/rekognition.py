@@ -16,6 +16,7 @@ import io
 import json
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +124,11 @@ class FakeRekognition:
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
         self._throttle_next = 0
+        # Fault hooks (in-process tests): run before each call, with its action and parameters;
+        # keys whose S3Object reads answer InvalidS3ObjectException although the object exists,
+        # as AWS does for a KMS key or a permission Rekognition's caller lacks.
+        self.before_call: Callable[[str, dict[str, Any]], None] | None = None
+        self.unreadable_keys: set[str] = set()
         # Face collections: id → face id → (colour, ExternalImageId, box).
         self.collections_enabled = True
         self.collections: dict[
@@ -145,6 +151,8 @@ class FakeRekognition:
             self._throttle_next = 0
             self.collections.clear()
             self.collections_enabled = True
+            self.before_call = None
+            self.unreadable_keys = set()
 
     def throttle(self, calls: int) -> None:
         with self._lock:
@@ -171,6 +179,8 @@ class FakeRekognition:
                     self.calls["Throttled"] += 1
                     raise RekognitionError("ThrottlingException", "Rate exceeded")
             params = json.loads(request.get_data() or b"{}")
+            if self.before_call is not None:
+                self.before_call(action, params)
             handler = getattr(self, f"_{action}", None)
             if not self.collections_enabled and action not in {"DetectFaces", "CompareFaces"}:
                 handler = None  # a stand-in that knows only the tutorial's two calls
@@ -186,6 +196,13 @@ class FakeRekognition:
         if "Bytes" in image:
             return base64.b64decode(image["Bytes"])
         s3_object = image.get("S3Object", {})
+        if s3_object.get("Name") in self.unreadable_keys:
+            # AWS's own wording (Rekognition developer guide, "Error handling").
+            raise RekognitionError(
+                "InvalidS3ObjectException",
+                "Unable to get object metadata from S3. Check object key, region and/or access "
+                "permissions.",
+            )
         params = {"Bucket": s3_object.get("Bucket"), "Key": s3_object.get("Name")}
         if s3_object.get("Version"):
             params["VersionId"] = s3_object["Version"]

@@ -2,13 +2,15 @@ import json
 
 import pytest
 
+from worker import render
 from worker.faces import Box, Candidate
 from worker.render import (
-    MAX_MESSAGE_BYTES,
+    MAX_PUBLISH_BYTES,
     MAX_SUBJECT_CHARS,
+    Publication,
     email_text,
-    message_attributes,
-    sns_message,
+    publication,
+    quoted,
     subject,
 )
 from worker.results import build_record
@@ -66,12 +68,14 @@ def test_long_label_still_leaves_the_key_visible() -> None:
 
 def test_message_structure_and_attributes() -> None:
     rec = record(labels=("alice", "bob"))
-    message = json.loads(sns_message(rec))
+    pub = publication(rec)
+    message = json.loads(pub.message)
     assert set(message) == {"default", "sqs", "email"}
     assert json.loads(message["sqs"]) == rec
     assert json.loads(message["default"]) == rec
-    assert "alice: 99.2% similar" in message["email"]
-    attributes = message_attributes(rec)
+    assert '"alice": 99.2% similar' in message["email"]
+    assert pub.subject == subject(rec)
+    attributes = pub.attributes
     assert attributes["status"] == {"DataType": "String", "StringValue": "matched"}
     assert json.loads(attributes["labels"]["StringValue"]) == ["alice", "bob"]
 
@@ -87,6 +91,93 @@ def test_huge_match_lists_are_trimmed_to_fit_sns() -> None:
     rec = record(
         key="uploads/" + "k" * 1000, labels=tuple(f"person-{i}-" + "x" * 400 for i in range(900))
     )
-    message = sns_message(rec)
-    assert len(message.encode()) < MAX_MESSAGE_BYTES
-    assert json.loads(json.loads(message)["sqs"])["matches_truncated"] is True
+    pub = publication(rec)
+    assert _total_bytes(pub) <= MAX_PUBLISH_BYTES
+    assert json.loads(json.loads(pub.message)["sqs"])["matches_truncated"] is True
+
+
+FORGED = "x.jpg\n\nSECURITY NOTICE: sign in again at https://evil.example\r\u2028\u2029\x85\t\u202e\u2066"
+
+
+def _email_of(rec: dict) -> str:
+    return str(json.loads(publication(rec).message)["email"])
+
+
+@pytest.mark.parametrize("status", ["matched", "no_match", "no_face", "invalid_image"])
+def test_user_data_cannot_forge_email_lines(status: str) -> None:
+    labels = (FORGED,) if status == "matched" else ()
+    rec = record(key="uploads/" + FORGED, labels=labels, faces=0 if status == "no_face" else 1)
+    if status == "invalid_image":
+        rec = dict(rec, status=status, reason="Rekognition said:\nSECURITY NOTICE \u202e")
+    clean = record(
+        key="uploads/x.jpg", labels=("x",) if labels else (), faces=rec["faces_detected"]
+    )
+    if status == "invalid_image":
+        clean = dict(clean, status=status, reason="empty object")
+    for text in (email_text(rec), _email_of(rec)):
+        assert text.count("\n") == email_text(clean).count("\n"), text
+        assert all(ch.isprintable() or ch == "\n" for ch in text), text
+        assert not any(line.startswith("SECURITY") for line in text.splitlines())
+        assert "\\u202e" in text
+    # Keys are quoted with visible escapes; the record for machines keeps the exact key.
+    assert '"s3://photos/uploads/x.jpg\\n\\nSECURITY NOTICE' in email_text(rec)
+    assert json.loads(json.loads(publication(rec).message)["sqs"])["key"] == "uploads/" + FORGED
+    if labels:
+        assert '"x.jpg\\n\\nSECURITY NOTICE' in email_text(rec)
+        assert '(reference "references/x.jpg\\n\\n' in email_text(rec)
+
+
+def test_quoting_is_visible_and_reversible_for_readers() -> None:
+    assert quoted('a "b" \\ c') == '"a \\"b\\" \\\\ c"'
+    assert quoted("zoë 日本 😀") == '"zoë 日本 😀"'
+    assert quoted("\u0301x\u00a0y\u200b") == '"\\u0301x\\xa0y\\u200b"'
+    assert quoted("\U000e0041") == '"\\U000e0041"'
+
+
+def _total_bytes(pub: Publication) -> int:
+    """What SNS counts: subject, message, and every attribute's name, type and value."""
+    size = len(pub.subject.encode()) + len(pub.message.encode())
+    for name, attribute in pub.attributes.items():
+        size += len(name.encode()) + len(attribute["DataType"].encode())
+        size += len(attribute["StringValue"].encode())
+    return size
+
+
+def _many(count: int) -> dict:
+    labels = tuple(f"{i:03d}-" + "l" * 36 for i in range(count))  # 40 characters each
+    rec = record(key="uploads/" + "k" * 1000, labels=labels)
+    for match in rec["matches"]:
+        match["reference_key"] = f"references/{match['label']}/portrait.jpg"
+    return rec
+
+
+def test_total_size_counts_the_attributes_too() -> None:
+    # Issue 11: 400 labels of 40 characters made 266,304 bytes in all, the message alone fitting.
+    pub = publication(_many(400))
+    assert pub.size() == _total_bytes(pub) <= MAX_PUBLISH_BYTES
+
+
+def test_the_labels_attribute_is_trimmed_with_the_record() -> None:
+    rec = _many(520)
+    whole = render._publication(rec, subject(rec), len(rec["matches"]))
+    attribute_bytes = whole.size() - len(whole.subject) - len(whole.message.encode())
+    assert whole.size() - attribute_bytes < MAX_PUBLISH_BYTES < whole.size()  # attributes tip it
+    pub = publication(rec)
+    assert pub.size() == _total_bytes(pub) <= MAX_PUBLISH_BYTES
+    sent = json.loads(json.loads(pub.message)["sqs"])
+    assert sent["matches_truncated"] is True
+    assert 0 < len(sent["matches"]) < 520
+    assert sent["matches"] == rec["matches"][: len(sent["matches"])]
+    assert json.loads(pub.attributes["labels"]["StringValue"]) == [
+        m["label"] for m in sent["matches"]
+    ]
+    assert pub.subject == subject(rec)  # the Subject still counts every match
+    assert "cut to fit" in json.loads(pub.message)["email"]
+
+
+def test_a_record_that_fits_is_sent_whole() -> None:
+    rec = record(labels=tuple(f"person-{i}" for i in range(100)))
+    pub = publication(rec)
+    assert json.loads(json.loads(pub.message)["sqs"]) == rec
+    assert len(json.loads(pub.attributes["labels"]["StringValue"])) == 100
+    assert "and 50 more" in json.loads(pub.message)["email"]

@@ -11,7 +11,7 @@ from typing import Any
 from worker.app import build_pipeline, build_runner
 from worker.cli.common import EXIT_OK, start
 from worker.clients import make_clients
-from worker.dlq import resolve_dlq_url
+from worker.dlq import max_receive_count, resolve_dlq_url
 from worker.errors import ConfigError
 from worker.logs import get_logger
 from worker.metrics import Metrics
@@ -45,9 +45,10 @@ def handle(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         dlq_url = None
         log.warning("no_dead_letter_queue", problem="; ".join(exc.problems))
+    receives = max_receive_count(clients.sqs, str(settings.queue_url))
     metrics = Metrics()
     pipeline = build_pipeline(settings, clients, metrics)
-    runner = build_runner(settings, clients, pipeline, dlq_url)
+    runner = build_runner(settings, clients, pipeline, dlq_url, max_receive_count=receives)
     runner.install_signal_handlers()
     released = runner.run()
     sys.stdout.flush()

@@ -166,25 +166,29 @@ class CollectionStrategy:
         self._synced: frozenset[tuple[str, str]] | None = None
 
     def sync(self, refs: tuple[Reference, ...] | None = None) -> SyncReport:
-        """Make the collection hold exactly the bucket's references (idempotent)."""
-        refs = self._refs.get() if refs is None else refs
+        """Make the collection hold exactly the bucket's references (idempotent).
+
+        The collection is shared by every replica, so what it must hold is what the bucket lists,
+        not what this replica could use: a photo this replica failed to read is never deleted
+        from it (only a photo gone from the bucket is).
+        """
+        refs = self._refs.listed() if refs is None else refs
         self._collection.ensure()
         plan = plan_sync(refs, self._collection.faces())
         if plan.to_delete:
             self._collection.delete(plan.to_delete)
-        faceless: set[tuple[str, str]] = set()
-        for ref, face_id in zip(
+        unusable = 0
+        for ref, problem in zip(
             plan.to_index, self._executor.map(self._index_one, plan.to_index), strict=True
         ):
-            if face_id is None:
-                faceless.add((ref.key, ref.etag))
-                self._refs.mark_unusable(ref, "no face found when indexing")
-        # What the reference cache hands out from now on (it leaves out the faceless ones).
-        self._synced = frozenset((r.key, r.etag) for r in refs) - faceless
+            if problem is not None:
+                unusable += 1
+                self._refs.mark_unusable(ref, problem)  # IndexFaces reads this photo alone
+        self._synced = frozenset((r.key, r.etag) for r in refs)
         report = SyncReport(
-            indexed=len(plan.to_index) - len(faceless),
+            indexed=len(plan.to_index) - unusable,
             deleted=len(plan.to_delete),
-            without_face=len(faceless),
+            without_face=unusable,
             total=len(refs),
         )
         if plan.to_index or plan.to_delete:
@@ -196,11 +200,13 @@ class CollectionStrategy:
         return {face.external_id: face.face_id for face in self._collection.faces()}
 
     def _index_one(self, ref: Reference) -> str | None:
+        """Index ``ref``; None when done, else why the photo cannot be a reference."""
         try:
-            return self._collection.index(ref)
+            face_id = self._collection.index(ref)
         except PermanentError as exc:
             log.warning("reference_not_indexed", reference_key=ref.key, error=str(exc))
-            return None
+            return str(exc)
+        return None if face_id else "no face found when indexing"
 
     def analyse(self, upload: Image, threshold: float) -> StrategyResult:
         """DetectFaces and a search of the whole upload side by side, then one search per other
@@ -210,10 +216,10 @@ class CollectionStrategy:
 
     def prepare(self, upload: Image, threshold: float) -> Speculation:
         """Bring the collection up to date and start searching the upload's largest face."""
-        refs = self._refs.get()
         with self._lock:
-            if self._synced != frozenset((r.key, r.etag) for r in refs):
-                self.sync(refs)
+            if self._synced != frozenset((r.key, r.etag) for r in self._refs.listed()):
+                self.sync()
+        refs = self._refs.get()
         return Speculation(refs, self._executor.submit(self._search, upload, threshold))
 
     def finish(

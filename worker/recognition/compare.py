@@ -11,10 +11,25 @@ from __future__ import annotations
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from worker.errors import PermanentError
+from worker.errors import InvalidImageError, PermanentError, UnreadableObjectError
 from worker.faces import Box, Candidate, Reference
 from worker.recognition.client import Image, Rekognition
 from worker.references import ReferenceCache
+
+# A reference photo is checked on its own with DetectFaces (one call) before it is blamed.
+REFERENCE_PROBE_ERRORS = (InvalidImageError, UnreadableObjectError)
+
+
+@dataclass(frozen=True)
+class ReferenceFailure:
+    """A reference whose comparison failed for a reason that does not pass with retries.
+
+    Not yet a verdict: a two-image call does not say which image it means, so the pipeline
+    checks the upload and the reference before anything is blamed.
+    """
+
+    reference: Reference
+    error: PermanentError
 
 
 @dataclass(frozen=True)
@@ -25,6 +40,7 @@ class StrategyResult:
     candidates: list[Candidate]
     references: int
     strategy: str
+    failures: tuple[ReferenceFailure, ...] = ()
 
 
 class CompareStrategy:
@@ -52,20 +68,41 @@ class CompareStrategy:
             return StrategyResult([], [], references=len(refs), strategy=self.name)
         futures = [self._executor.submit(self._compare, ref, upload, threshold) for ref in refs]
         candidates: list[Candidate] = []
+        failures: list[ReferenceFailure] = []
         for future in futures:
-            candidates.extend(future.result())
-        return StrategyResult(faces, candidates, references=len(refs), strategy=self.name)
+            found = future.result()
+            if isinstance(found, ReferenceFailure):
+                failures.append(found)
+            else:
+                candidates.extend(found)
+        return StrategyResult(
+            faces, candidates, references=len(refs), strategy=self.name, failures=tuple(failures)
+        )
 
-    def _compare(self, ref: Reference, upload: Image, threshold: float) -> list[Candidate]:
+    def _compare(
+        self, ref: Reference, upload: Image, threshold: float
+    ) -> list[Candidate] | ReferenceFailure:
         source = {"S3Object": {"Bucket": self._bucket, "Name": ref.key}}
         try:
             pairs = self._rek.compare_faces(source, upload, threshold)
         except PermanentError as exc:
-            # The upload already passed DetectFaces, so a permanent error names the reference
-            # (no face in it, not an image, deleted since listing). It never fails the upload.
-            self._refs.mark_unusable(ref, str(exc))
-            return []
+            # Either image may be meant (the upload may have been deleted or replaced since
+            # DetectFaces): reported, never decided here.
+            return ReferenceFailure(ref, exc)
         return [
             Candidate(label=ref.label, reference_key=ref.key, similarity=similarity, face=box)
             for similarity, box in pairs
         ]
+
+
+def probe_reference(rekognition: Rekognition, bucket: str, ref: Reference) -> str | None:
+    """Why ``ref`` cannot serve as a reference, checked on the photo alone; None when it can.
+
+    DetectFaces on the reference is a one-image call, so its answer is about this photo: no face,
+    not an image, or unreadable. A retryable failure propagates (nothing is proven).
+    """
+    try:
+        faces = rekognition.detect_faces({"S3Object": {"Bucket": bucket, "Name": ref.key}})
+    except REFERENCE_PROBE_ERRORS as exc:
+        return str(exc)
+    return None if faces else "no face found in the reference photo"

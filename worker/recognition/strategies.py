@@ -19,7 +19,13 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from worker.errors import InvalidImageError, ObjectGoneError, PermanentError, RetryableError
+from worker.errors import (
+    InvalidImageError,
+    ObjectGoneError,
+    PermanentError,
+    RetryableError,
+    UnreadableObjectError,
+)
 from worker.faces import Box
 from worker.logs import get_logger
 from worker.recognition.client import Image
@@ -107,8 +113,8 @@ class AutoStrategy:
         """
         try:
             return step()
-        except (InvalidImageError, ObjectGoneError):
-            raise
+        except (InvalidImageError, ObjectGoneError, UnreadableObjectError):
+            raise  # about the upload, not the collection API
         except PermanentError as exc:
             with self._lock:
                 first, self._collection_usable = self._collection_usable, False
