@@ -6,6 +6,11 @@ message says in words what was wrong (it becomes the ``reason`` of an ``invalid_
 Pillow only ever sees the decoder of the format sniffed from the bytes (``Image.open(formats=…)``),
 so a file cannot steer it to another plugin (EPS would run Ghostscript). Pixel dimensions are read
 from the header and checked against :data:`MAX_IMAGE_PIXELS` before anything is decoded.
+
+Decoding has a memory budget: a small file can hold a huge picture (a 300 KB 16-bit TIFF of
+10,000 x 10,000 px took 1.3 GB), so the pixel cap is set for what conversion costs, at most
+:data:`DECODE_SLOTS` decodes run at once (the others wait for their turn), and a picture is scaled
+down in the mode it decodes to before any other step (``bench/decode_memory.py`` measures it).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import math
 import re
 import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -28,11 +34,32 @@ REKOGNITION_MAX_S3_OBJECT_BYTES = 15 * 1024 * 1024
 REKOGNITION_MAX_IMAGE_BYTES = 5 * 1024 * 1024
 # Rekognition: images must be at least 80 px on each side.
 REKOGNITION_MIN_SIDE_PX = 80
-# Longest side we send: Rekognition finds faces as well at this size, and the JPEG stays small.
-MAX_SIDE_PX = 4096
-# Refuse to decode images with more pixels than this (decompression bombs; ~100 MP photos pass).
-# Below Pillow's hard limit (2 x Image.MAX_IMAGE_PIXELS, about 179 MP), so our check always speaks first.
-MAX_IMAGE_PIXELS = 100_000_000
+# Longest side we send. Rekognition wants faces of 40 px in a 1920 x 1080 frame and bigger ones,
+# proportionally, in bigger frames: it gains nothing from more than about 1920 px, while every
+# step after the decode (resampling, mode conversion, encoding) costs memory by the square of it.
+MAX_SIDE_PX = 2048
+# Refuse to convert images that decode to more pixels than this. Every format but JPEG is decoded
+# whole before it can be scaled down, at up to 4 bytes a pixel plus the decoder's own buffers and
+# copies (DECODE_WORST_BYTES), so this cap is what bounds one decode. Rekognition needs nowhere near
+# the old 100 MP (see MAX_SIDE_PX); 25 MP admits the largest photos the converted formats come in
+# by default (24 MP HEIC from recent iPhones, 5712 x 4284). A baseline JPEG counts at the scale
+# libjpeg decodes it (`_draft_jpeg`: under 17 MP), a progressive one whole (libjpeg then holds all
+# its coefficients). Far below Pillow's hard limit (2 x Image.MAX_IMAGE_PIXELS, 179 MP).
+MAX_IMAGE_PIXELS = 25_000_000
+# Lower caps for formats whose decoder needs more: Pillow decodes WebP through libwebp's animation
+# decoder, which keeps two canvases besides Pillow's two copies (16-20 bytes a pixel). WebP pictures
+# come from the web, seldom above a few megapixels.
+FORMAT_MAX_PIXELS: Final[dict[str, int]] = {"webp": 16_000_000}
+# The most one decode at these caps took over the idle process (bench/decode_memory.py on
+# 2026-11-27, solo runs: 297 MB for an RGBA WebP of 4000 x 4000, 248 MB for an RGBA PNG of 25 MP).
+DECODE_WORST_BYTES = 300 * 1024 * 1024
+# Memory the decodes in flight may take together: a worker at CONCURRENCY=8 stays within 400 MB
+# (about 70 MB idle, the rest for the uploads in flight). DECODE_SLOTS decodes run at once; the
+# others wait for their turn (conversion is CPU-bound: on a task of 0.5 vCPU waiting costs little).
+DECODE_MEMORY_BUDGET = 320 * 1024 * 1024
+DECODE_SLOTS = max(1, DECODE_MEMORY_BUDGET // DECODE_WORST_BYTES)
+# Steps of integer reduction before the final resampling (Image.thumbnail's ``reducing_gap``).
+REDUCING_GAP = 2.0
 # JPEG quality of converted images, then lower steps tried while the result passes 5 MB.
 JPEG_QUALITIES = (90, 80, 70, 55)
 # Formats Rekognition reads as they are.
@@ -74,6 +101,7 @@ warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 _heif_lock = threading.Lock()
 _heif_registered = False
+_decoder = ThreadPoolExecutor(DECODE_SLOTS, thread_name_prefix="image-decode")
 
 
 def sniff(head: bytes) -> str | None:
@@ -138,11 +166,21 @@ def to_rekognition_jpeg(data: bytes, fmt: str, *, max_pixels: int = MAX_IMAGE_PI
     sniffed = sniff(data[:SNIFF_BYTES])
     if sniffed is None:
         raise InvalidImageError(describe_non_image(data[:SNIFF_BYTES]))
-    fmt = sniffed  # the bytes, not the caller's (or the extension's) word, decide
+    # The bytes, not the caller's (or the extension's) word, decide the format. Decoding happens on
+    # the decode threads only (their queue is the wait for a turn), so that the memory one decode
+    # frees is reused by the next instead of staying in the malloc arena of each calling thread.
+    return _decoder.submit(_converted, data, sniffed, max_pixels).result()
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _converted(data: bytes, fmt: str, max_pixels: int) -> bytes:
     name = _name(fmt)
+    max_pixels = min(max_pixels, FORMAT_MAX_PIXELS.get(fmt, max_pixels))
     try:
         with _open(data, fmt, name, max_pixels) as image:
-            return _encode(_normalised(image, fmt))
+            return _encode(_normalised(image))
     except InvalidImageError:
         raise
     except Image.DecompressionBombError as exc:
@@ -158,9 +196,6 @@ def to_rekognition_jpeg(data: bytes, fmt: str, *, max_pixels: int = MAX_IMAGE_PI
         ) from None
 
 
-# --------------------------------------------------------------------------- decoding
-
-
 def _open(data: bytes, fmt: str, name: str, max_pixels: int) -> Image.Image:
     """Open (header only) with the sniffed format's decoders; refuse too many pixels."""
     formats = PIL_FORMATS.get(fmt)
@@ -173,12 +208,29 @@ def _open(data: bytes, fmt: str, name: str, max_pixels: int) -> Image.Image:
     if width < 1 or height < 1:
         image.close()
         raise InvalidImageError(f"{name} has no pixels ({width}{_BY}{height})")
-    if width * height > max_pixels:
+    progressive = fmt == "jpeg" and "progression" in image.info
+    if fmt == "jpeg":
+        _draft_jpeg(image)
+    decoded = width * height if progressive else image.width * image.height
+    if decoded > max_pixels:
         image.close()
+        kind = " for a progressive JPEG" if progressive else ""
+        kind = f" for {name}" if fmt in FORMAT_MAX_PIXELS else kind
         raise InvalidImageError(
-            f"image too large: {width}{_BY}{height} pixels (limit {max_pixels:,} pixels)"
+            f"image too large: {width}{_BY}{height} pixels (limit {max_pixels:,} pixels{kind})"
         )
     return image
+
+
+def _draft_jpeg(image: Image.Image) -> None:
+    """Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the target is that much smaller.
+
+    The picture it decodes then has less than 2 x MAX_SIDE_PX a side (under 17 MP). Sized here
+    rather than by `thumbnail`, whose draft asks for the whole square box.
+    """
+    width, height = image.size
+    scale = min(1.0, MAX_SIDE_PX / max(width, height))
+    image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
 
 
 def _header_size(data: bytes, fmt: str) -> str | None:
@@ -206,21 +258,24 @@ def _register_heif() -> None:
             _heif_registered = True
 
 
-def _normalised(image: Image.Image, fmt: str) -> Image.Image:
-    """First frame, upright, RGB, longest side ≤ MAX_SIDE_PX, each side ≥ the minimum."""
-    if fmt == "jpeg":
-        # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the target is that much smaller.
-        width, height = image.size
-        scale = min(1.0, MAX_SIDE_PX / max(width, height))
-        image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+def _normalised(image: Image.Image) -> Image.Image:
+    """First frame, longest side ≤ MAX_SIDE_PX, upright, RGB, each side ≥ the minimum.
+
+    Scaled down first, in the mode the picture decodes to, so that orientation and mode conversion
+    work on at most MAX_SIDE_PX² pixels instead of copying the whole picture.
+    """
+    if image.mode in ("1", "P", "PA"):
+        # Pillow resamples these with the nearest pixel only: into 8 bits a channel first.
+        image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+    # Pillow cannot `reduce` 16-bit greyscale, only resample it.
+    gap = None if image.mode.startswith("I;16") else REDUCING_GAP
+    image.thumbnail((MAX_SIDE_PX, MAX_SIDE_PX), Image.Resampling.LANCZOS, reducing_gap=gap)
     image.load()
     try:
         upright = ImageOps.exif_transpose(image)
     except Exception:  # noqa: BLE001 - a damaged EXIF block must not reject a readable picture
         upright = image
     rgb = _to_rgb(upright)
-    if max(rgb.size) > MAX_SIDE_PX:
-        rgb.thumbnail((MAX_SIDE_PX, MAX_SIDE_PX), Image.Resampling.LANCZOS)
     width, height = rgb.size
     if min(width, height) < REKOGNITION_MIN_SIDE_PX:
         raise InvalidImageError(
@@ -235,12 +290,13 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     if mode == "RGB":
         return image
     if mode.startswith("I;16") or mode in ("I", "F"):
-        # 16-bit and float greyscale (TIFF, PNG): scale to 8 bits rather than clip at 255.
-        as_int = image.convert("I") if mode != "F" else image
-        extrema = as_int.getextrema()
+        # 16-bit, 32-bit and float greyscale (TIFF, PNG): stretch to 8 bits rather than clip at 255.
+        # `point` keeps I;16 at 2 bytes a pixel; only the other byte orders go through I (4 bytes).
+        deep = image if mode in ("I;16", "I", "F") else image.convert("I")
+        extrema = deep.getextrema()
         low, high = float(extrema[0]), float(extrema[1])  # type: ignore[arg-type]
         span = (high - low) or 1.0
-        grey = as_int.point(lambda value: (value - low) * (255.0 / span)).convert("L")
+        grey = deep.point(lambda value: (value - low) * (255.0 / span)).convert("L")
         return grey.convert("RGB")
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")

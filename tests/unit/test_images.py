@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import threading
+import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
 
 import pillow_heif
 import pytest
@@ -233,7 +237,7 @@ def test_reasons() -> None:
     jpeg = make_image("jpeg", (400, 300))
     assert _reason(jpeg[: len(jpeg) // 2]).startswith("truncated JPEG")
     assert _reason(png_header_claiming(30000, 30000), "png") == (
-        f"image too large: 30000{BY}30000 pixels (limit 100,000,000 pixels)"
+        f"image too large: 30000{BY}30000 pixels (limit {images.MAX_IMAGE_PIXELS:,} pixels)"
     )
     assert _reason(png_header_claiming(12000, 9000), "png").startswith(
         f"image too large: 12000{BY}9000 pixels"
@@ -265,3 +269,91 @@ def test_sniff_tells_avif_from_heic() -> None:
     assert images.sniff(make_image("avif", (100, 100))[:32]) == "avif"
     assert images.sniff(b"\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00mif1avif") == "avif"
     assert images.sniff(b"\x00\x00\x00\x18ftypisom") is None
+
+
+# ----------------------------------------------------------------------------- memory budget
+
+# Small files, huge pictures (issue 10, defect 8): Pillow mode, size, save options, and the reason
+# expected (None: a valid JPEG is expected).
+HOSTILE: dict[str, tuple[str, tuple[int, int], dict[str, Any], str | None]] = {
+    "tiff16": (
+        "I;16",
+        (10_000, 10_000),
+        {"format": "TIFF", "compression": "tiff_adobe_deflate"},
+        f"image too large: 10000{BY}10000 pixels (limit 25,000,000 pixels)",
+    ),
+    "png-rgba": (
+        "RGBA",
+        (5001, 5000),
+        {"format": "PNG", "compress_level": 1},
+        f"image too large: 5001{BY}5000 pixels (limit 25,000,000 pixels)",
+    ),
+    "jpeg-progressive": (
+        "RGB",
+        (5001, 5000),
+        {"format": "JPEG", "progressive": True},
+        f"image too large: 5001{BY}5000 pixels (limit 25,000,000 pixels for a progressive JPEG)",
+    ),
+    "webp": (
+        "RGBA",
+        (4001, 4000),
+        {"format": "WEBP", "method": 0},
+        f"image too large: 4001{BY}4000 pixels (limit 16,000,000 pixels for WEBP)",
+    ),
+    "gif": ("P", (5001, 5000), {"format": "GIF"}, "image too large: 5001"),
+    # libjpeg decodes a baseline JPEG at 1/4 scale here: 108 MP cost what 6.75 MP do.
+    "jpeg-baseline-108mp": ("RGB", (12_000, 9000), {"format": "JPEG"}, None),
+    "gif-under-the-cap": ("P", (4100, 3000), {"format": "GIF"}, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_pictures_get_a_reason_or_a_jpeg(name: str) -> None:
+    mode, size, save, reason = HOSTILE[name]
+    out = io.BytesIO()
+    Image.new(mode, size).save(out, **save)
+    data = out.getvalue()
+    assert len(data) < 2_000_000  # small files
+    if reason is None:
+        result = assert_valid_jpeg(images.to_rekognition_jpeg(data, "jpeg"))
+        assert max(result.size) == images.MAX_SIDE_PX
+    else:
+        assert _reason(data).startswith(reason)
+
+
+def test_16_bit_greyscale_is_scaled_down_then_stretched_to_8_bits() -> None:
+    gradient = Image.linear_gradient("L").resize((8200, 1000)).convert("I")
+    deep = gradient.point(lambda value: 1000 + value * 8).convert("I;16")
+    out = io.BytesIO()
+    deep.save(out, format="TIFF", compression="tiff_adobe_deflate")
+    result = assert_valid_jpeg(images.to_rekognition_jpeg(out.getvalue(), "tiff"))
+    assert result.size == (images.MAX_SIDE_PX, 250)
+    low, high = cast("tuple[int, int]", result.convert("L").getextrema())
+    assert low < 10
+    assert high > 245
+
+
+def test_at_most_decode_slots_conversions_decode_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    active = most = 0
+    lock = threading.Lock()
+    normalised = images._normalised
+
+    def watched(*args: Any) -> Image.Image:
+        nonlocal active, most
+        with lock:
+            active += 1
+            most = max(most, active)
+        try:
+            time.sleep(0.05)  # long enough for the other threads to arrive, were they let in
+            return normalised(*args)
+        finally:
+            with lock:
+                active -= 1
+
+    monkeypatch.setattr(images, "_normalised", watched)
+    data = make_image("webp", (200, 150))
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: images.to_rekognition_jpeg(data, "webp"), range(8)))
+    for result in results:
+        assert_valid_jpeg(result)
+    assert 1 <= most <= images.DECODE_SLOTS < 8
