@@ -29,6 +29,7 @@ from worker.engine.server import EmbeddedAWS
 from worker.events import ObjectRef
 from worker.matching import best_per_label
 from worker.metrics import Metrics
+from worker.recognition.strategy import analyse
 from worker.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +63,7 @@ def run_upload(
     started = time.perf_counter()
     upload = matching.objects.head(ObjectRef(bucket=bucket, key=key))
     image = matching.objects.image_for_rekognition(upload)
-    result = matching.strategy.analyse(image, threshold)
+    result = analyse(matching.strategy, image, threshold)
     labels = {m.label for m in best_per_label(result.candidates, threshold)}
     return time.perf_counter() - started, len(result.faces), labels
 

@@ -15,7 +15,8 @@ from worker.publish import Publisher
 from worker.recognition.client import Rekognition
 from worker.recognition.collection import Collection, CollectionStrategy
 from worker.recognition.compare import CompareStrategy, probe_reference
-from worker.recognition.strategies import AutoStrategy, MatchStrategy
+from worker.recognition.strategies import AutoStrategy
+from worker.recognition.strategy import MatchStrategy
 from worker.references import ReferenceCache
 from worker.runner import DEFAULT_MAX_RECEIVE_COUNT, Runner, RunnerConfig
 from worker.settings import Settings, Strategy
@@ -65,7 +66,7 @@ def build_matching(settings: Settings, clients: Clients, metrics: Metrics) -> Ma
     elif settings.strategy is Strategy.COLLECTION:
         strategy = collection
     else:
-        strategy = AutoStrategy(compare, collection, references, detect=rekognition.detect_faces)
+        strategy = AutoStrategy(compare, collection, references)
     return Matching(rekognition, references, objects, compare, collection, strategy)
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from worker.logs import get_logger
-from worker.metrics import Metrics
+from worker.metrics import Metric, Metrics, upload_status_metric
 from worker.results import Status
 
 log = get_logger(__name__)
@@ -39,19 +39,13 @@ MAX_VALUES_PER_METRIC = 100
 # The ``event`` member makes the line look like the worker's other JSON log lines.
 EVENT = "emf_metrics"
 
-UPLOADS = "Uploads"
-UPLOAD_STATUS_PREFIX = "Uploads."
-REFERENCE_CACHE_REFRESHES = "ReferenceCacheRefreshes"
+UPLOADS = Metric.UPLOADS.value
+UPLOAD_STATUS_PREFIX = f"{UPLOADS}."
+REFERENCE_CACHE_REFRESHES = Metric.REFERENCE_CACHE_REFRESHES.value
 # Written on every flush, zero when nothing happened, so alarms see 0 instead of missing data.
 COUNTERS = (
-    UPLOADS,
-    *(f"{UPLOAD_STATUS_PREFIX}{status.value}" for status in Status),
-    "RekognitionCalls",
-    "RekognitionThrottles",
-    "RekognitionRetries",
-    "DLQSends",
-    "DuplicateDeliveries",
-    REFERENCE_CACHE_REFRESHES,
+    *(upload_status_metric(status) for status in Status),
+    *(metric.value for metric in Metric if metric is not Metric.UPLOAD_LATENCY_MS),
 )
 MILLISECONDS_SUFFIX = "Ms"
 

@@ -4,6 +4,28 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from enum import StrEnum
+
+from worker.results import Status
+
+
+class Metric(StrEnum):
+    """Every metric the worker emits, by its CloudWatch name: the one list of them."""
+
+    REKOGNITION_CALLS = "RekognitionCalls"
+    REKOGNITION_THROTTLES = "RekognitionThrottles"
+    REKOGNITION_RETRIES = "RekognitionRetries"
+    DLQ_SENDS = "DLQSends"
+    DUPLICATE_DELIVERIES = "DuplicateDeliveries"
+    REFERENCE_CACHE_REFRESHES = "ReferenceCacheRefreshes"
+    UPLOADS = "Uploads"
+    """The sum of the ``Uploads.<status>`` counters (computed at export)."""
+    UPLOAD_LATENCY_MS = "UploadLatencyMs"
+
+
+def upload_status_metric(status: Status | str) -> str:
+    """``Uploads.<status>``: uploads that ended with that result status."""
+    return f"{Metric.UPLOADS}.{Status(status).value}"
 
 
 class Metrics:
@@ -14,15 +36,16 @@ class Metrics:
         self._counts: Counter[str] = Counter()
         self._timings: dict[str, list[float]] = {}
 
-    def incr(self, name: str, value: int = 1) -> None:
+    def incr(self, name: Metric | str, value: int = 1) -> None:
+        """``name``: a :class:`Metric` or :func:`upload_status_metric`."""
         with self._lock:
             self._counts[name] += value
 
-    def observe(self, name: str, value: float) -> None:
+    def observe(self, name: Metric, value: float) -> None:
         with self._lock:
             self._timings.setdefault(name, []).append(value)
 
-    def count(self, name: str) -> int:
+    def count(self, name: Metric | str) -> int:
         with self._lock:
             return self._counts[name]
 

@@ -39,12 +39,16 @@ from worker.events import ObjectRef, parse_body
 from worker.faces import Reference
 from worker.logs import get_logger
 from worker.matching import best_per_label
-from worker.metrics import Metrics
+from worker.metrics import Metric, Metrics, upload_status_metric
 from worker.objects import ObjectReplacedError, ObjectStore, Upload
 from worker.outcomes import Ack, DeadLetter, Outcome, Partial, Resend, RetryLater, combine
 from worker.publish import Publisher
-from worker.recognition.compare import ReferenceFailure, StrategyResult
-from worker.recognition.strategies import MatchStrategy
+from worker.recognition.strategy import (
+    MatchStrategy,
+    ReferenceFailure,
+    StrategyResult,
+    analyse,
+)
 from worker.references import ReferenceCache
 from worker.results import (
     PUBLISH_LEASE_SECONDS,
@@ -199,7 +203,7 @@ class Pipeline:
             )
             if isinstance(decision, AlreadyDone):
                 log.info("upload_duplicate")
-                self.metrics.incr("DuplicateDeliveries")
+                self.metrics.incr(Metric.DUPLICATE_DELIVERIES)
                 return Ack(reason="duplicate")
             if isinstance(decision, Superseded):
                 log.info("upload_superseded", reason="a newer upload's record exists")
@@ -246,8 +250,8 @@ class Pipeline:
                 races += 1
                 continue
             self._publish(record, upload, ref.sequencer, etag, written_at)
-            self.metrics.incr(f"Uploads.{record['status']}")
-            self.metrics.observe("UploadLatencyMs", record["duration_ms"])
+            self.metrics.incr(upload_status_metric(record["status"]))
+            self.metrics.observe(Metric.UPLOAD_LATENCY_MS, record["duration_ms"])
             log.info(
                 "upload_processed",
                 status=record["status"],
@@ -264,7 +268,7 @@ class Pipeline:
         reason: str | None = None
         try:
             image = self.objects.image_for_rekognition(upload)
-            result = self.strategy.analyse(image, threshold)
+            result = analyse(self.strategy, image, threshold)
         except InvalidImageError as exc:
             reason = str(exc)
         except UnreadableObjectError:
@@ -275,6 +279,8 @@ class Pipeline:
             raise
         # Rekognition read the key a moment ago; a result is only kept for the photo it describes.
         self.objects.recheck(upload)
+        for reference, problem in result.unusable:
+            self.references.mark_unusable(reference, problem)
         if result.failures:
             self._judge_failures(result.failures)
         return build_record(

@@ -38,7 +38,7 @@ from structlog.contextvars import bound_contextvars
 from worker import dlq
 from worker.errors import WorkerError
 from worker.logs import get_logger
-from worker.metrics import Metrics
+from worker.metrics import Metric, Metrics
 from worker.outcomes import DeadLetter, Outcome, Partial, RetryLater, retry_delay
 
 if TYPE_CHECKING:
@@ -377,7 +377,7 @@ class Runner:
         except (WorkerError, ClientError, BotoCoreError) as exc:  # kept: retried, never lost
             log.warning("dead_letter_failed", error=str(exc))
             return False
-        self._metrics.incr("DLQSends")
+        self._metrics.incr(Metric.DLQ_SENDS)
         log.warning(
             "message_dead_lettered",
             error_type=outcome.error_type,

@@ -9,7 +9,7 @@ from tenacity import RetryCallState
 from worker.errors import InvalidImageError, NoFaceError, ThrottledError
 from worker.faces import Box
 from worker.logs import get_logger
-from worker.metrics import Metrics
+from worker.metrics import Metric, Metrics
 from worker.recognition.ratelimit import RateLimiter, Unlimited
 from worker.retry import translate, with_retries
 
@@ -70,19 +70,19 @@ class Rekognition:
 
         def once() -> Any:
             self._limiter.acquire()
-            self._metrics.incr("RekognitionCalls")
+            self._metrics.incr(Metric.REKOGNITION_CALLS)
             try:
                 return method(**params)
             except Exception as exc:
                 error = translate(exc)
                 if isinstance(error, ThrottledError):
-                    self._metrics.incr("RekognitionThrottles")
+                    self._metrics.incr(Metric.REKOGNITION_THROTTLES)
                 raise error from exc
 
         return with_retries(once, on_retry=self._on_retry)
 
     def _on_retry(self, state: RetryCallState) -> None:
-        self._metrics.incr("RekognitionRetries")
+        self._metrics.incr(Metric.REKOGNITION_RETRIES)
         outcome = state.outcome
         log.info(
             "rekognition_retry",

@@ -14,15 +14,15 @@ import hashlib
 import re
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from worker.errors import PermanentError
 from worker.faces import Box, Candidate, Reference
 from worker.logs import get_logger
 from worker.recognition.client import Image, Rekognition
-from worker.recognition.compare import StrategyResult
 from worker.recognition.crops import crop_face
+from worker.recognition.strategy import Begun, Search, StrategyResult
 from worker.references import ReferenceCache
 
 log = get_logger(__name__)
@@ -61,19 +61,13 @@ def plan_sync(refs: tuple[Reference, ...], indexed: list[IndexedFace]) -> SyncPl
 
 
 @dataclass(frozen=True)
-class Speculation:
-    """A collection search of the whole upload, started before its faces are known."""
-
-    refs: tuple[Reference, ...]
-    search: Future[tuple[Box | None, list[tuple[str, float]]]]
-
-
-@dataclass(frozen=True)
 class SyncReport:
     indexed: int
     deleted: int
     without_face: int
     total: int
+    unusable: tuple[tuple[Reference, str], ...] = ()
+    """References IndexFaces could not use (it reads the photo alone), with the reason."""
 
 
 class Collection:
@@ -177,22 +171,29 @@ class CollectionStrategy:
         plan = plan_sync(refs, self._collection.faces())
         if plan.to_delete:
             self._collection.delete(plan.to_delete)
-        unusable = 0
-        for ref, problem in zip(
-            plan.to_index, self._executor.map(self._index_one, plan.to_index), strict=True
-        ):
-            if problem is not None:
-                unusable += 1
-                self._refs.mark_unusable(ref, problem)  # IndexFaces reads this photo alone
+        unusable = tuple(
+            (ref, problem)
+            for ref, problem in zip(
+                plan.to_index, self._executor.map(self._index_one, plan.to_index), strict=True
+            )
+            if problem is not None
+        )
         self._synced = frozenset((r.key, r.etag) for r in refs)
         report = SyncReport(
-            indexed=len(plan.to_index) - unusable,
+            indexed=len(plan.to_index) - len(unusable),
             deleted=len(plan.to_delete),
-            without_face=unusable,
+            without_face=len(unusable),
             total=len(refs),
+            unusable=unusable,
         )
         if plan.to_index or plan.to_delete:
-            log.info("collection_synced", **report.__dict__)
+            log.info(
+                "collection_synced",
+                indexed=report.indexed,
+                deleted=report.deleted,
+                without_face=report.without_face,
+                total=report.total,
+            )
         return report
 
     def indexed_faces(self) -> dict[str, str]:
@@ -208,27 +209,34 @@ class CollectionStrategy:
             return str(exc)
         return None if face_id else "no face found when indexing"
 
-    def analyse(self, upload: Image, threshold: float) -> StrategyResult:
-        """DetectFaces and a search of the whole upload side by side, then one search per other
-        face: 1 + F calls, and a single-face upload answers in one round trip."""
-        speculation = self.prepare(upload, threshold)
-        return self.finish(speculation, upload, self._detect(upload), threshold)
+    def detect(self, upload: Image) -> list[Box]:
+        return self._detect(upload)
 
-    def prepare(self, upload: Image, threshold: float) -> Speculation:
-        """Bring the collection up to date and start searching the upload's largest face."""
+    def begin(self, upload: Image, threshold: float) -> Begun:
+        """Bring the collection up to date and start searching the upload's largest face, so
+        that DetectFaces runs beside it: 1 + F calls, a single-face upload in one round trip."""
+        unusable: tuple[tuple[Reference, str], ...] = ()
         with self._lock:
             if self._synced != frozenset((r.key, r.etag) for r in self._refs.listed()):
-                self.sync()
-        refs = self._refs.get()
-        return Speculation(refs, self._executor.submit(self._search, upload, threshold))
+                unusable = self.sync().unusable
+        skip = {ref.key for ref, _ in unusable}
+        refs = tuple(ref for ref in self._refs.get() if ref.key not in skip)
+        search = self._executor.submit(self._search, upload, threshold)
+        return Begun(self.name, refs, search=search, unusable=unusable)
 
-    def finish(
-        self, speculation: Speculation, upload: Image, faces: list[Box], threshold: float
+    def match(
+        self, begun: Begun, upload: Image, faces: list[Box], threshold: float
     ) -> StrategyResult:
-        refs = speculation.refs
-        largest, hits = speculation.search.result()
+        """One more search per face the whole-upload search did not cover."""
+        refs = begun.refs
+        if begun.search is None:  # begun by another strategy: search now
+            begun = self.begin(upload, threshold)
+        assert begun.search is not None
+        largest, hits = begun.search.result()
         if not faces:
-            return StrategyResult([], [], references=len(refs), strategy=self.name)
+            return StrategyResult(
+                [], [], references=len(refs), strategy=self.name, unusable=begun.unusable
+            )
         searched = [(_closest(faces, largest), hits)] if largest is not None else []
         others = [box for box in faces if not searched or box is not searched[0][0]]
         if others:
@@ -248,9 +256,11 @@ class CollectionStrategy:
             for ext, similarity in found
             if (ref := by_id.get(ext)) is not None
         ]
-        return StrategyResult(faces, candidates, references=len(refs), strategy=self.name)
+        return StrategyResult(
+            faces, candidates, references=len(refs), strategy=self.name, unusable=begun.unusable
+        )
 
-    def _search(self, image: Image, threshold: float) -> tuple[Box | None, list[tuple[str, float]]]:
+    def _search(self, image: Image, threshold: float) -> Search:
         try:
             return self._collection.search(image, threshold)
         except PermanentError as exc:

@@ -9,38 +9,15 @@ shared, bounded pool.
 from __future__ import annotations
 
 from concurrent.futures import Executor
-from dataclasses import dataclass
 
 from worker.errors import InvalidImageError, PermanentError, UnreadableObjectError
 from worker.faces import Box, Candidate, Reference
 from worker.recognition.client import Image, Rekognition
+from worker.recognition.strategy import Begun, ReferenceFailure, StrategyResult
 from worker.references import ReferenceCache
 
 # A reference photo is checked on its own with DetectFaces (one call) before it is blamed.
 REFERENCE_PROBE_ERRORS = (InvalidImageError, UnreadableObjectError)
-
-
-@dataclass(frozen=True)
-class ReferenceFailure:
-    """A reference whose comparison failed for a reason that does not pass with retries.
-
-    Not yet a verdict: a two-image call does not say which image it means, so the pipeline
-    checks the upload and the reference before anything is blamed.
-    """
-
-    reference: Reference
-    error: PermanentError
-
-
-@dataclass(frozen=True)
-class StrategyResult:
-    """What a strategy found: the upload's faces and the raw candidates for them."""
-
-    faces: list[Box]
-    candidates: list[Candidate]
-    references: int
-    strategy: str
-    failures: tuple[ReferenceFailure, ...] = ()
 
 
 class CompareStrategy:
@@ -58,12 +35,18 @@ class CompareStrategy:
         self._bucket = bucket
         self._executor = executor
 
-    def analyse(self, upload: Image, threshold: float) -> StrategyResult:
-        """DetectFaces, then (when there is a face) one CompareFaces per reference."""
-        return self.match(upload, self._rek.detect_faces(upload), threshold)
+    def detect(self, upload: Image) -> list[Box]:
+        return self._rek.detect_faces(upload)
 
-    def match(self, upload: Image, faces: list[Box], threshold: float) -> StrategyResult:
-        refs = self._refs.get()
+    def begin(self, upload: Image, threshold: float) -> Begun:
+        """Nothing to start before the faces are known: the references to compare with."""
+        return Begun(self.name, self._refs.get())
+
+    def match(
+        self, begun: Begun, upload: Image, faces: list[Box], threshold: float
+    ) -> StrategyResult:
+        """One CompareFaces per reference (when the upload shows a face)."""
+        refs = begun.refs
         if not faces:
             return StrategyResult([], [], references=len(refs), strategy=self.name)
         futures = [self._executor.submit(self._compare, ref, upload, threshold) for ref in refs]

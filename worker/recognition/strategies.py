@@ -1,6 +1,6 @@
 """How an upload's faces are matched, and how ``STRATEGY=auto`` chooses.
 
-Cost per upload, after the one DetectFaces both strategies share (F faces found, N references):
+Every strategy follows :class:`~worker.recognition.strategy.MatchStrategy`. Cost per upload, after the one DetectFaces both strategies share (F faces found, N references):
 
 * ``compare``: N CompareFaces calls;
 * ``collection``: F SearchFacesByImage calls (plus IndexFaces once per new reference photo).
@@ -17,7 +17,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from dataclasses import replace
+from typing import TypeVar
 
 from worker.errors import (
     InvalidImageError,
@@ -29,20 +30,13 @@ from worker.errors import (
 from worker.faces import Box
 from worker.logs import get_logger
 from worker.recognition.client import Image
-from worker.recognition.collection import CollectionStrategy, Speculation
-from worker.recognition.compare import CompareStrategy, StrategyResult
+from worker.recognition.collection import CollectionStrategy
+from worker.recognition.compare import CompareStrategy
+from worker.recognition.strategy import Begun, StrategyResult
 from worker.references import ReferenceCache
 
 log = get_logger(__name__)
 T = TypeVar("T")
-
-
-class MatchStrategy(Protocol):
-    name: str
-
-    def analyse(self, upload: Image, threshold: float) -> StrategyResult:
-        """Find the upload's faces and what they match."""
-        ...
 
 
 # Below this many reference photos ``auto`` keeps to ``compare``: a few calls saved per upload do
@@ -78,29 +72,37 @@ class AutoStrategy:
         compare: CompareStrategy,
         collection: CollectionStrategy,
         references: ReferenceCache,
-        detect: Callable[[Image], list[Box]],
     ) -> None:
         self._compare, self._collection, self._refs = compare, collection, references
-        self._detect = detect
         self._collection_usable = True
         self._collection_retry_at = 0.0
         self._clock = time.monotonic
         self._lock = threading.Lock()
 
-    def analyse(self, upload: Image, threshold: float) -> StrategyResult:
+    def detect(self, upload: Image) -> list[Box]:
+        return self._compare.detect(upload)
+
+    def begin(self, upload: Image, threshold: float) -> Begun:
         references = len(self._refs.get())
-        speculation: Speculation | None = None
         if self._collection_ready() and prefer_collection(references, 1):
-            speculation = self._guarded(
-                lambda: self._collection.prepare(upload, threshold), cool_off=True
-            )
-        faces = self._detect(upload)
-        if speculation is not None and prefer_collection(references, len(faces)):
-            spec = speculation
-            result = self._guarded(lambda: self._collection.finish(spec, upload, faces, threshold))
+            begun = self._guarded(lambda: self._collection.begin(upload, threshold), cool_off=True)
+            if begun is not None:
+                return begun
+        return self._compare.begin(upload, threshold)
+
+    def match(
+        self, begun: Begun, upload: Image, faces: list[Box], threshold: float
+    ) -> StrategyResult:
+        if begun.strategy == self._collection.name and prefer_collection(
+            len(begun.refs), len(faces)
+        ):
+            result = self._guarded(lambda: self._collection.match(begun, upload, faces, threshold))
             if result is not None:
                 return result
-        return self._compare.match(upload, faces, threshold)
+        compared = self._compare.begin(upload, threshold)
+        return replace(
+            self._compare.match(compared, upload, faces, threshold), unusable=begun.unusable
+        )
 
     def _collection_ready(self) -> bool:
         return self._collection_usable and self._clock() >= self._collection_retry_at
