@@ -16,7 +16,6 @@ duplicate on the source queue — which the result records' conditional write ab
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,33 +24,24 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from worker import sqs as sqs_edge
 from worker.errors import BadMessageError, ConfigError, RetryableError, WorkerError
 from worker.events import ObjectRef, parse_body
+from worker.sqs import (
+    ERROR_MESSAGE_ATTRIBUTE,
+    ERROR_TYPE_ATTRIBUTE,
+    MAX_BATCH,
+    kept_attributes,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import (
         MessageAttributeValueOutputTypeDef,
-        MessageAttributeValueTypeDef,
         MessageTypeDef,
         SendMessageBatchRequestEntryTypeDef,
     )
 
-# SQS: at most 10 entries per batch call (receive, send, delete, change visibility).
-SQS_BATCH = 10
-# SQS: a message (body + attribute names, types and values) is at most 256 KiB.
-SQS_MAX_MESSAGE_BYTES = 256 * 1024
-# SQS: at most 10 message attributes per message.
-# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-message-metadata.html
-SQS_MAX_ATTRIBUTES = 10
-# A dead-lettered message keeps at most this many of its own attributes (room for our two).
-MAX_KEPT_ATTRIBUTES = SQS_MAX_ATTRIBUTES - 2
-# ... and at most this many bytes of them (names, types, values), so that the body fits beside.
-MAX_KEPT_ATTRIBUTE_BYTES = 64 * 1024
-# Our own cap on the error_message attribute, in characters: enough for a reason, not a dump.
-MAX_ERROR_MESSAGE_CHARS = 1000
-# Our own cap on the error_type attribute, in characters.
-MAX_ERROR_TYPE_CHARS = 256
 # How long a message stays hidden while `list` scans or `redrive` moves it (seconds).
 # Long enough that one scan never receives the same message twice.
 SCAN_VISIBILITY_SECONDS = 30
@@ -59,14 +49,6 @@ MOVE_VISIBILITY_SECONDS = 60
 # When a short poll finds nothing but SQS still counts visible messages, one long poll of this
 # many seconds asks every SQS server, so "empty" means "nothing left", not "unlucky sample".
 RECEIVE_WAIT_SECONDS = 1
-# Message attributes the worker sets when it dead-letters; dropped on redrive. The message's
-# other attributes are kept both ways.
-ERROR_TYPE_ATTRIBUTE = "error_type"
-ERROR_MESSAGE_ATTRIBUTE = "error_message"
-ERROR_ATTRIBUTES = frozenset({ERROR_TYPE_ATTRIBUTE, ERROR_MESSAGE_ATTRIBUTE})
-
-# Characters SQS refuses in bodies and attribute values (anything outside XML 1.0's Char).
-_INVALID_SQS_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _NONEXISTENT_QUEUE_CODES = frozenset(
     {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NonExistentQueue"}
 )
@@ -176,7 +158,7 @@ def peek(
     handles: dict[str, str] = {}  # message id -> latest receipt handle (only the latest counts)
     try:
         while limit is None or len(seen) < limit:
-            wanted = SQS_BATCH if limit is None else min(SQS_BATCH, limit - len(seen))
+            wanted = MAX_BATCH if limit is None else min(MAX_BATCH, limit - len(seen))
             batch = _receive(sqs, dlq_url, wanted, SCAN_VISIBILITY_SECONDS, wait_seconds)
             fresh = 0
             for message in batch:
@@ -257,7 +239,7 @@ def redrive(
     unsent: dict[str, str] = {}  # message id -> receipt handle, made visible again at the end
     try:
         while limit is None or moved + len(unsent) < limit:
-            wanted = SQS_BATCH if limit is None else min(SQS_BATCH, limit - moved - len(unsent))
+            wanted = MAX_BATCH if limit is None else min(MAX_BATCH, limit - moved - len(unsent))
             batch = [
                 m
                 for m in _receive(sqs, dlq_url, wanted, MOVE_VISIBILITY_SECONDS, wait_seconds)
@@ -295,30 +277,13 @@ def redrive(
     )
 
 
-def kept_attributes(
-    attributes: Mapping[str, MessageAttributeValueOutputTypeDef | MessageAttributeValueTypeDef],
-) -> dict[str, MessageAttributeValueTypeDef]:
-    """A received message's attributes, ready to send again, without ``error_type``/``error_message``."""
-    kept: dict[str, MessageAttributeValueTypeDef] = {}
-    for name, value in attributes.items():
-        if name in ERROR_ATTRIBUTES:
-            continue
-        copy: MessageAttributeValueTypeDef = {"DataType": value["DataType"]}
-        if "StringValue" in value:
-            copy["StringValue"] = value["StringValue"]
-        if "BinaryValue" in value:
-            copy["BinaryValue"] = value["BinaryValue"]
-        kept[name] = copy
-    return kept
-
-
 def _delete(
     sqs: SQSClient, queue_url: str, messages: Sequence[MessageTypeDef]
 ) -> list[tuple[str, str]]:
     """Delete ``messages`` in batches; return (message id, reason) of each one not deleted."""
     failed: list[tuple[str, str]] = []
-    for start in range(0, len(messages), SQS_BATCH):
-        chunk = {str(i): m for i, m in enumerate(messages[start : start + SQS_BATCH])}
+    for start in range(0, len(messages), MAX_BATCH):
+        chunk = {str(i): m for i, m in enumerate(messages[start : start + MAX_BATCH])}
         with _translated("DeleteMessageBatch", queue_url=queue_url, setting="DLQ_URL"):
             answer = sqs.delete_message_batch(
                 QueueUrl=queue_url,
@@ -365,93 +330,11 @@ def send_to_dlq(
     *,
     attributes: Mapping[str, MessageAttributeValueOutputTypeDef] | None = None,
 ) -> str:
-    """Put ``body`` on the dead-letter queue with ``error_type``/``error_message`` attributes.
-
-    Used by the runner for messages it can never process. The reason is cleaned of characters SQS
-    refuses and cut to :data:`MAX_ERROR_MESSAGE_CHARS`; if the body is so large that body and
-    attributes would pass SQS's 256 KiB, the reason is shortened further and, only when even the
-    body alone cannot fit, the body is cut (and the reason says so). ``attributes``, the message's
-    own, are kept (see :func:`dead_letter_payload`). Returns the new message id.
-    """
-    body, attributes_out = dead_letter_payload(body, error_type, error_message, attributes)
+    """:func:`worker.sqs.send_dead_letter`, its errors translated for the command line."""
     with _translated("SendMessage", queue_url=dlq_url, setting="DLQ_URL"):
-        answer = sqs.send_message(
-            QueueUrl=dlq_url, MessageBody=body, MessageAttributes=attributes_out
+        return sqs_edge.send_dead_letter(
+            sqs, dlq_url, body, error_type, error_message, attributes=attributes
         )
-    return answer["MessageId"]
-
-
-def dead_letter_payload(
-    body: str,
-    error_type: str,
-    error_message: str,
-    attributes: Mapping[str, MessageAttributeValueOutputTypeDef] | None = None,
-) -> tuple[str, dict[str, MessageAttributeValueTypeDef]]:
-    """The body and attributes :func:`send_to_dlq` sends, within SQS's limits. Pure.
-
-    The message's own ``attributes`` are kept, ours replacing any ``error_type``/``error_message``
-    it had. SQS allows 10 attributes a message, so at most :data:`MAX_KEPT_ATTRIBUTES` (8) of them
-    are kept — the first by name, within :data:`MAX_KEPT_ATTRIBUTE_BYTES` — and ``error_message``
-    names those left out.
-    """
-    body = _sqs_text(body) or "(empty body)"  # SQS refuses an empty body
-    kind = _sqs_text(error_type)[:MAX_ERROR_TYPE_CHARS] or "Unknown"
-    own = kept_attributes(attributes or {})
-    kept: dict[str, MessageAttributeValueTypeDef] = {}
-    dropped: list[str] = []
-    kept_bytes = 0
-    for name in sorted(own):
-        size = _attribute_len(name, own[name])
-        if len(kept) < MAX_KEPT_ATTRIBUTES and kept_bytes + size <= MAX_KEPT_ATTRIBUTE_BYTES:
-            kept[name] = own[name]
-            kept_bytes += size
-        else:
-            dropped.append(name)
-    note = f" (message attributes not kept: {', '.join(dropped)})"[:300] if dropped else ""
-    reason = _sqs_text(error_message)[: MAX_ERROR_MESSAGE_CHARS - len(note)] + note
-    # Size SQS counts: body + each attribute's name, type and value, all as UTF-8.
-    fixed = (
-        len(ERROR_TYPE_ATTRIBUTE) + len("String") + _utf8_len(kind)
-        + len(ERROR_MESSAGE_ATTRIBUTE) + len("String") + kept_bytes
-    )  # fmt: skip
-    room = SQS_MAX_MESSAGE_BYTES - fixed - _utf8_len(body)
-    if room < _utf8_len(reason):
-        if room >= 200:  # keep a useful reason when there is room for one
-            reason = _cut_utf8(reason, room)
-        else:
-            original = _utf8_len(body)
-            reason = _cut_utf8(reason, 150) + f" (body cut from {original} bytes)"
-            body = _cut_utf8(body, SQS_MAX_MESSAGE_BYTES - fixed - _utf8_len(reason))
-    out: dict[str, MessageAttributeValueTypeDef] = {
-        **kept,
-        ERROR_TYPE_ATTRIBUTE: {"DataType": "String", "StringValue": kind},
-    }
-    if reason:  # SQS refuses an empty attribute value; absent reads as empty
-        out[ERROR_MESSAGE_ATTRIBUTE] = {"DataType": "String", "StringValue": reason}
-    return body, out
-
-
-def _attribute_len(name: str, value: MessageAttributeValueTypeDef) -> int:
-    """Bytes SQS counts for one attribute: name, data type and value."""
-    size = _utf8_len(name) + _utf8_len(value["DataType"])
-    if "StringValue" in value:
-        size += _utf8_len(value["StringValue"])
-    if "BinaryValue" in value:
-        size += len(value["BinaryValue"])  # type: ignore[arg-type]
-    return size
-
-
-def _sqs_text(text: str) -> str:
-    return _INVALID_SQS_CHARS.sub("\ufffd", text)
-
-
-def _utf8_len(text: str) -> int:
-    return len(text.encode("utf-8"))
-
-
-def _cut_utf8(text: str, max_bytes: int) -> str:
-    """``text`` cut to at most ``max_bytes`` of UTF-8, never inside a character."""
-    return text.encode("utf-8")[: max(max_bytes, 0)].decode("utf-8", "ignore")
 
 
 # --------------------------------------------------------------------------- shared SQS edge
@@ -495,8 +378,8 @@ def _receive_once(
 def _release(sqs: SQSClient, queue_url: str, handles: Mapping[str, str]) -> None:
     """Make the received messages visible again (visibility 0), in batches of 10."""
     items = [(mid, handle) for mid, handle in handles.items() if handle]
-    for start in range(0, len(items), SQS_BATCH):
-        chunk = items[start : start + SQS_BATCH]
+    for start in range(0, len(items), MAX_BATCH):
+        chunk = items[start : start + MAX_BATCH]
         with _translated("ChangeMessageVisibilityBatch", queue_url=queue_url, setting="DLQ_URL"):
             sqs.change_message_visibility_batch(
                 QueueUrl=queue_url,

@@ -26,7 +26,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +35,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from structlog.contextvars import bound_contextvars
 
-from worker import dlq
-from worker.errors import WorkerError
+from worker import sqs as sqs_edge
 from worker.logs import get_logger
 from worker.metrics import Metric, Metrics
 from worker.outcomes import DeadLetter, Outcome, Partial, RetryLater, retry_delay
@@ -53,13 +52,6 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-# SQS limits (the batch size of 10 is dlq.SQS_BATCH).
-SQS_MAX_WAIT_SECONDS = 20
-SQS_MAX_VISIBILITY_SECONDS = 12 * 60 * 60
-# A message's own timer (DelaySeconds) is 0 to 900 s; FIFO queues have none (S3 notifications
-# only go to standard queues).
-# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-message-timers.html
-SQS_MAX_DELAY_SECONDS = 900
 # How long a message whose dead-lettering failed stays hidden before it is tried again.
 DEAD_LETTER_FAILED_HIDE_SECONDS = 60
 # An unprocessable message with no DLQ to go to stays on the queue, hidden this long (within the
@@ -92,7 +84,7 @@ class RunnerConfig:
     queue_url: str
     dlq_url: str | None
     concurrency: int
-    poll_wait_seconds: int = SQS_MAX_WAIT_SECONDS
+    poll_wait_seconds: int = sqs_edge.MAX_WAIT_SECONDS
     visibility_timeout_seconds: int = 60
     grace_seconds: float = 25.0
     health_file: str | None = None
@@ -185,7 +177,7 @@ class Runner:
         try:
             response = self._sqs.receive_message(
                 QueueUrl=self._cfg.queue_url,
-                MaxNumberOfMessages=min(dlq.SQS_BATCH, free),
+                MaxNumberOfMessages=min(sqs_edge.MAX_BATCH, free),
                 WaitTimeSeconds=self._cfg.poll_wait_seconds,
                 VisibilityTimeout=self._cfg.visibility_timeout_seconds,
                 MessageSystemAttributeNames=["ApproximateReceiveCount"],
@@ -246,7 +238,7 @@ class Runner:
                 return
             batch = [first]
             deadline = time.monotonic() + ACK_LINGER_SECONDS
-            while len(batch) < dlq.SQS_BATCH and (left := deadline - time.monotonic()) > 0:
+            while len(batch) < sqs_edge.MAX_BATCH and (left := deadline - time.monotonic()) > 0:
                 try:
                     nxt = self._acks.get(timeout=left)
                 except queue.Empty:
@@ -294,7 +286,7 @@ class Runner:
 
     def _retry_seconds(self, item: InFlight, outcome: RetryLater) -> int:
         delay = outcome.delay if outcome.delay is not None else retry_delay(item.receive_count)
-        return int(min(max(delay, 0), SQS_MAX_VISIBILITY_SECONDS))
+        return int(min(max(delay, 0), sqs_edge.MAX_VISIBILITY_SECONDS))
 
     def _settle_partial(self, item: InFlight, outcome: Partial) -> int | None:
         """Dead-letter the bad records alone; split the message when others must be retried."""
@@ -325,10 +317,10 @@ class Runner:
 
     def _resend(self, item: InFlight, outcome: Partial) -> bool:
         """Send each record to retry back to the queue as a message of its own; all or False."""
-        attributes = dlq.kept_attributes(item.attributes)
+        attributes = sqs_edge.kept_attributes(item.attributes)
         entries: list[SendMessageBatchRequestEntryTypeDef] = []
         for index, resend in enumerate(outcome.resends):
-            delay = min(self._retry_seconds(item, resend.outcome), SQS_MAX_DELAY_SECONDS)
+            delay = min(self._retry_seconds(item, resend.outcome), sqs_edge.MAX_DELAY_SECONDS)
             entry: SendMessageBatchRequestEntryTypeDef = {
                 "Id": str(index),
                 "MessageBody": resend.body,
@@ -337,22 +329,17 @@ class Runner:
             if attributes:
                 entry["MessageAttributes"] = attributes
             entries.append(entry)
-        for chunk in _chunks(entries, dlq.SQS_BATCH):
-            try:
-                answer = self._sqs.send_message_batch(QueueUrl=self._cfg.queue_url, Entries=chunk)
-            except (ClientError, BotoCoreError) as exc:
-                log.warning("resend_failed", message_id=item.message_id, error=str(exc))
-                return False
-            if answer.get("Failed"):
-                failed = answer["Failed"][0]
-                log.warning(
-                    "resend_failed",
-                    message_id=item.message_id,
-                    code=failed.get("Code"),
-                    error=failed.get("Message"),
-                    failed=len(answer["Failed"]),
-                )
-                return False
+        failed = sqs_edge.batched(
+            self._sqs.send_message_batch,
+            self._cfg.queue_url,
+            entries,
+            lambda entry_id, entry: {**entry, "Id": entry_id},
+        )
+        if failed:
+            log.warning(
+                "resend_failed", message_id=item.message_id, error=failed[0][1], failed=len(failed)
+            )
+            return False
         return True
 
     def _dead_letter(self, item: InFlight, body: str, outcome: DeadLetter) -> bool:
@@ -366,7 +353,7 @@ class Runner:
             )
             return False
         try:
-            dlq.send_to_dlq(
+            sqs_edge.send_dead_letter(
                 self._sqs,
                 self._cfg.dlq_url,
                 body,
@@ -374,7 +361,7 @@ class Runner:
                 outcome.error_message,
                 attributes=item.attributes,
             )
-        except (WorkerError, ClientError, BotoCoreError) as exc:  # kept: retried, never lost
+        except (ClientError, BotoCoreError) as exc:  # kept: retried, never lost
             log.warning("dead_letter_failed", error=str(exc))
             return False
         self._metrics.incr(Metric.DLQ_SENDS)
@@ -386,47 +373,28 @@ class Runner:
         return True
 
     def _delete(self, items: list[InFlight]) -> None:
-        for chunk in _chunks(items, dlq.SQS_BATCH):
-            entries = [
-                {"Id": str(i), "ReceiptHandle": it.receipt_handle} for i, it in enumerate(chunk)
-            ]
-            try:
-                response = self._sqs.delete_message_batch(
-                    QueueUrl=self._cfg.queue_url,
-                    Entries=entries,  # type: ignore[arg-type]
-                )
-            except (ClientError, BotoCoreError) as exc:
-                log.warning("delete_failed", error=str(exc), count=len(chunk))
-                continue
-            for failed in response.get("Failed", []):
-                log.warning(
-                    "delete_entry_failed",
-                    message_id=chunk[int(failed["Id"])].message_id,
-                    code=failed.get("Code"),
-                    error=failed.get("Message"),
-                )
+        failed = sqs_edge.batched(
+            self._sqs.delete_message_batch,
+            self._cfg.queue_url,
+            items,
+            lambda entry_id, it: {"Id": entry_id, "ReceiptHandle": it.receipt_handle},
+        )
+        for item, why in failed:
+            log.warning("delete_failed", message_id=item.message_id, error=why)
 
     def _change_visibility(self, items: list[tuple[str, str, int]], why: str) -> None:
-        for chunk in _chunks(items, dlq.SQS_BATCH):
-            entries = [
-                {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": timeout}
-                for i, (_, handle, timeout) in enumerate(chunk)
-            ]
-            try:
-                response = self._sqs.change_message_visibility_batch(
-                    QueueUrl=self._cfg.queue_url,
-                    Entries=entries,  # type: ignore[arg-type]
-                )
-            except (ClientError, BotoCoreError) as exc:
-                log.warning("visibility_change_failed", why=why, error=str(exc), count=len(chunk))
-                continue
-            for failed in response.get("Failed", []):
-                log.warning(
-                    "visibility_entry_failed",
-                    why=why,
-                    message_id=chunk[int(failed["Id"])][0],
-                    code=failed.get("Code"),
-                )
+        failed = sqs_edge.batched(
+            self._sqs.change_message_visibility_batch,
+            self._cfg.queue_url,
+            items,
+            lambda entry_id, it: {
+                "Id": entry_id,
+                "ReceiptHandle": it[1],
+                "VisibilityTimeout": it[2],
+            },
+        )
+        for (message_id, _, _), error in failed:
+            log.warning("visibility_change_failed", why=why, message_id=message_id, error=error)
 
     def _finish(self, items: Iterable[InFlight]) -> None:
         with self._lock:
@@ -501,8 +469,3 @@ def _flush_logs() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-
-
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

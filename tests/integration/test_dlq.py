@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from worker import dlq
+from worker import sqs as sqs_edge
 from worker.cli import main
 
 pytestmark = pytest.mark.slow
@@ -326,7 +327,7 @@ def test_send_to_dlq_keeps_a_near_limit_body_within_sqs_limits(
     sqs: Any, queues: tuple[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, dlq_url = queues
-    body = "é" * (dlq.SQS_MAX_MESSAGE_BYTES // 2 - 10)  # ~256 KiB of UTF-8
+    body = "é" * (sqs_edge.MAX_MESSAGE_BYTES // 2 - 10)  # ~256 KiB of UTF-8
     dlq.send_to_dlq(sqs, dlq_url, body, "BadMessage", "m" * 5000)
     dlq.send_to_dlq(sqs, dlq_url, "\x00bad\ud800chars", "Bad\x01Type", "")
     letters = {letter.error_type: letter for letter in dlq.peek(sqs, dlq_url)}

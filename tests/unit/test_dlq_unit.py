@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from worker import dlq
+from worker import sqs as sqs_edge
 from worker.cli.dlq import format_line
 from worker.errors import ConfigError
 
@@ -24,30 +25,30 @@ def _size(body: str, attributes: dict[str, Any]) -> int:
 
 @given(body=st.text(max_size=2000), kind=st.text(max_size=400), reason=st.text(max_size=3000))
 def test_payload_is_always_valid_for_sqs(body: str, kind: str, reason: str) -> None:
-    out_body, attributes = dlq.dead_letter_payload(body, kind, reason)
+    out_body, attributes = sqs_edge.dead_letter_payload(body, kind, reason)
     assert out_body
-    assert _size(out_body, attributes) <= dlq.SQS_MAX_MESSAGE_BYTES
+    assert _size(out_body, attributes) <= sqs_edge.MAX_MESSAGE_BYTES
     assert attributes["error_type"]["StringValue"]
-    assert len(attributes["error_type"]["StringValue"]) <= dlq.MAX_ERROR_TYPE_CHARS
+    assert len(attributes["error_type"]["StringValue"]) <= sqs_edge.MAX_ERROR_TYPE_CHARS
     for text in (out_body, *(v["StringValue"] for v in attributes.values())):
         text.encode("utf-8")  # no lone surrogates
-        assert not dlq._INVALID_SQS_CHARS.search(text)
+        assert not sqs_edge._INVALID_SQS_CHARS.search(text)
     if "error_message" in attributes:
-        assert len(attributes["error_message"]["StringValue"]) <= dlq.MAX_ERROR_MESSAGE_CHARS
+        assert len(attributes["error_message"]["StringValue"]) <= sqs_edge.MAX_ERROR_MESSAGE_CHARS
 
 
 @pytest.mark.parametrize("body_bytes", [0, 1000, 255 * 1024, 256 * 1024, 256 * 1024 + 5])
 def test_payload_near_the_size_limit(body_bytes: int) -> None:
     body = "x" * body_bytes
-    out_body, attributes = dlq.dead_letter_payload(body, "BadMessage", "r" * 5000)
-    assert _size(out_body, attributes) <= dlq.SQS_MAX_MESSAGE_BYTES
+    out_body, attributes = sqs_edge.dead_letter_payload(body, "BadMessage", "r" * 5000)
+    assert _size(out_body, attributes) <= sqs_edge.MAX_MESSAGE_BYTES
     if body_bytes <= 200 * 1024:
         assert out_body == (body or "(empty body)")
-        assert len(attributes["error_message"]["StringValue"]) == dlq.MAX_ERROR_MESSAGE_CHARS
+        assert len(attributes["error_message"]["StringValue"]) == sqs_edge.MAX_ERROR_MESSAGE_CHARS
 
 
 def test_payload_keeps_a_short_reason_as_it_is() -> None:
-    body, attributes = dlq.dead_letter_payload('{"a": 1}', "BadMessage", "body is not JSON")
+    body, attributes = sqs_edge.dead_letter_payload('{"a": 1}', "BadMessage", "body is not JSON")
     assert body == '{"a": 1}'
     assert attributes == {
         "error_type": {"DataType": "String", "StringValue": "BadMessage"},

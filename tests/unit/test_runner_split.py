@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from worker import dlq
+from worker import sqs as sqs_edge
 from worker.outcomes import Ack, DeadLetter, Outcome, Partial, Resend, RetryLater
 from worker.runner import Runner, RunnerConfig
 
@@ -198,9 +198,9 @@ def test_a_dead_lettered_message_keeps_its_attributes(sqs: Any) -> None:
 
 def test_ten_attributes_keep_eight_and_the_reason_names_the_others() -> None:
     own = {f"a{i}": {"DataType": "String", "StringValue": str(i)} for i in range(10)}
-    body, attributes = dlq.dead_letter_payload("x", "BadMessage", "why", own)  # type: ignore[arg-type]
+    body, attributes = sqs_edge.dead_letter_payload("x", "BadMessage", "why", own)  # type: ignore[arg-type]
     assert body == "x"
-    assert len(attributes) == dlq.SQS_MAX_ATTRIBUTES
+    assert len(attributes) == sqs_edge.MAX_ATTRIBUTES
     assert sorted(attributes) == sorted(
         [*(f"a{i}" for i in range(8)), "error_type", "error_message"]
     )
