@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from worker.engine.exceptions import RekognitionError
-from worker.engine.models import Face, FaceModels, distance, similarity
+from worker.local.engine.exceptions import RekognitionError
+from worker.local.engine.models import Face, FaceModels, distance, similarity
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = ROOT.parent / "shared" / "faces"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from worker.engine.models import FaceModels
-from worker.engine.server import EmbeddedAWS
+from worker.local.engine.models import FaceModels
+from worker.local.engine.server import EmbeddedAWS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = ROOT.parent / "shared" / "faces"

@@ -3,9 +3,12 @@
 It is :class:`tests.fakes.rekognition.FakeRekognition` (answers that depend on the image: PNGs of
 coloured squares, read from S3) with what the service adds in front of it:
 
-- ``quota_tps``: a token bucket of ``quota_burst`` tokens (default: one second's worth) refilled at
-  ``quota_tps`` per second, shared by every caller (an account's quota); a call finding it empty
-  fails at once with ``ThrottlingException`` (HTTP 400), as Rekognition does above its TPS quota;
+- ``quota_tps``: the account's quota, shared by every caller; a call over it fails at once with
+  ``ThrottlingException`` (HTTP 400), as Rekognition does above its TPS quota. AWS does not say
+  how it counts, so there are two shapes (``limiter``): ``"bucket"``, a token bucket of
+  ``quota_burst`` tokens (default: one second's worth) refilled at ``quota_tps`` per second, and
+  ``"sliding"``, a strict one-second sliding window that admits a call only while fewer than
+  ``quota_tps`` calls were admitted in the second before it (throttled calls do not count);
 - ``latency`` (± ``latency_jitter``) seconds per admitted call;
 - ``error_rate``: the share of admitted calls that fail with ``InternalServerError`` (HTTP 500);
 - ``throttle_rate``: the share of calls throttled at random, quota or not (a throttling storm);
@@ -15,11 +18,12 @@ coloured squares, read from S3) with what the service adds in front of it:
 Counters (``calls``): per action, ``Throttled``, ``Failed`` and ``Admitted``; ``admitted_times``
 holds when each admitted call arrived (monotonic), for calls per second. Over HTTP,
 ``POST /_control`` takes ``{"reset": true}``, ``{"throttle_rate": x}``, ``{"error_rate": x}`` and
-returns ``{"calls": {...}, "admitted_span_s": s}``.
+returns ``{"calls": {...}, "admitted_span_s": s, "max_in_1s": n}`` (the most calls admitted in
+any one second).
 
 Run alone (one process, so that its CPU is not shared with the benchmark's driver)::
 
-    python -m bench.standin --s3 http://127.0.0.1:5000 --latency 0.15 --quota 25 --port 0
+    python -m bench.standin --s3 http://127.0.0.1:5000 --latency 0.15 --quota 25 --limiter sliding
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -58,6 +63,27 @@ class TokenBucket:
         return False
 
 
+class SlidingWindow:
+    """At most ``limit`` admissions in any ``window`` seconds (arrival times, strictly)."""
+
+    def __init__(self, limit: float, window: float = 1.0) -> None:
+        self.limit = max(int(limit), 1)
+        self.window = window
+        self._admitted: deque[float] = deque()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        while self._admitted and self._admitted[0] <= now - self.window:
+            self._admitted.popleft()
+        if len(self._admitted) < self.limit:
+            self._admitted.append(now)
+            return True
+        return False
+
+
+LIMITERS = ("bucket", "sliding")
+
+
 class StandIn(FakeRekognition):
     def __init__(
         self,
@@ -67,6 +93,7 @@ class StandIn(FakeRekognition):
         latency_jitter: float = 0.0,
         quota_tps: float | None = None,
         quota_burst: float | None = None,
+        limiter: str = "bucket",
         error_rate: float = 0.0,
         throttle_rate: float = 0.0,
         cache_images: bool = False,
@@ -74,7 +101,9 @@ class StandIn(FakeRekognition):
     ) -> None:
         super().__init__(s3_endpoint)
         self.latency, self.latency_jitter = latency, latency_jitter
-        self.quota_tps, self.quota_burst = quota_tps, quota_burst
+        if limiter not in LIMITERS:
+            raise ValueError(f"limiter must be one of {LIMITERS}, not {limiter!r}")
+        self.quota_tps, self.quota_burst, self.limiter = quota_tps, quota_burst, limiter
         self._defaults = (error_rate, throttle_rate)
         self.error_rate, self.throttle_rate = error_rate, throttle_rate
         self._bucket = self._new_bucket()
@@ -92,9 +121,11 @@ class StandIn(FakeRekognition):
     def release(self) -> None:
         self._open.set()
 
-    def _new_bucket(self) -> TokenBucket | None:
+    def _new_bucket(self) -> TokenBucket | SlidingWindow | None:
         if self.quota_tps is None:
             return None
+        if self.limiter == "sliding":
+            return SlidingWindow(self.quota_tps)
         return TokenBucket(self.quota_tps, self.quota_burst or self.quota_tps)
 
     def reset(self) -> None:
@@ -119,7 +150,12 @@ class StandIn(FakeRekognition):
         with self._lock:
             times = self.admitted_times
             span = times[-1] - times[0] if len(times) > 1 else 0.0
-            return {"calls": dict(self.calls), "admitted_span_s": span}
+            most, first = 0, 0
+            for last, at in enumerate(times):  # the most admitted calls in any 1 s
+                while times[first] <= at - 1.0:
+                    first += 1
+                most = max(most, last - first + 1)
+            return {"calls": dict(self.calls), "admitted_span_s": span, "max_in_1s": most}
 
     # ------------------------------------------------------------------ HTTP
 
@@ -202,26 +238,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--s3", required=True, help="the S3 endpoint the images are read from")
     parser.add_argument("--latency", type=float, default=0.15)
-    parser.add_argument("--jitter", type=float, default=0.0)
-    parser.add_argument("--quota", type=float, default=None, help="TPS quota (default: none)")
-    parser.add_argument("--burst", type=float, default=None)
+    parser.add_argument("--jitter", dest="latency_jitter", type=float, default=0.0)
+    parser.add_argument("--quota", dest="quota_tps", type=float, help="TPS quota (default: none)")
+    parser.add_argument("--burst", dest="quota_burst", type=float, help="token bucket only")
+    parser.add_argument("--limiter", choices=LIMITERS, default="bucket", help="the quota's shape")
     parser.add_argument("--error-rate", type=float, default=0.0)
     parser.add_argument("--throttle-rate", type=float, default=0.0)
     parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args(argv)
+    options = vars(parser.parse_args(argv))  # the names of StandIn's options
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-    standin = StandIn(
-        args.s3,
-        latency=args.latency,
-        latency_jitter=args.jitter,
-        quota_tps=args.quota,
-        quota_burst=args.burst,
-        error_rate=args.error_rate,
-        throttle_rate=args.throttle_rate,
-        cache_images=not args.no_cache,
-        seed=args.seed,
-    ).start()
+    s3, cache_images = options.pop("s3"), not options.pop("no_cache")
+    standin = StandIn(s3, cache_images=cache_images, **options).start()
     print(standin.endpoint, flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

@@ -22,15 +22,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from worker import logs
 from worker.app import Matching, build_matching
-from worker.clients import make_clients
-from worker.engine.server import EmbeddedAWS
+from worker.aws.clients import make_clients
 from worker.events import ObjectRef
+from worker.local.engine.server import EmbeddedAWS
 from worker.matching import best_per_label
-from worker.metrics import Metrics
 from worker.recognition.strategy import analyse
 from worker.settings import load_settings
+from worker.telemetry import logs
+from worker.telemetry.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = ROOT.parent / "shared" / "faces"

@@ -28,6 +28,7 @@ if [ "$copied" -eq 0 ]; then
 fi
 # What .dockerignore keeps out of the build context.
 find "$work/src" \( -name __pycache__ -o -name '*.py[cod]' \) -prune -exec rm -rf {} +
+rm -rf "$work/src/worker/local"
 
 "$PY" -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$work/src"
@@ -37,6 +38,15 @@ cd "$work"
 # Only the base package: the local extras (moto, the face engine) must not be in the image.
 if "$work/venv/bin/python" -c 'import moto' 2>/dev/null; then
   echo "check-dockerfile-install: moto is installed in the production venv" >&2
+  exit 1
+fi
+# Every verb answers --help; the local verbs say in one line what to install.
+for verb in $("$work/venv/bin/python" -c 'from worker.cli import VERBS; print(" ".join(v.__name__.rsplit(".", 1)[1] for v in VERBS))'); do
+  "$work/venv/bin/worker" "$verb" --help >/dev/null
+done
+if "$work/venv/bin/worker" demo >"$work/demo.out" 2>&1 || [ "$(wc -l <"$work/demo.out")" -ne 1 ]; then
+  echo "check-dockerfile-install: 'worker demo' without the local stack should fail in one line:" >&2
+  cat "$work/demo.out" >&2
   exit 1
 fi
 echo "check-dockerfile-install: ok (pip install . in a fresh venv, worker --help runs)"

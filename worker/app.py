@@ -6,9 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
-from worker.clients import Clients
-from worker.emf import REFERENCE_CACHE_REFRESHES, EmfExporter
-from worker.metrics import Metrics
+from worker.aws.clients import Clients
 from worker.objects import ObjectStore
 from worker.pipeline import Pipeline
 from worker.publish import Publisher
@@ -21,6 +19,8 @@ from worker.references import ReferenceCache
 from worker.runner import DEFAULT_MAX_RECEIVE_COUNT, Runner, RunnerConfig
 from worker.settings import Settings, Strategy
 from worker.store import ResultStore
+from worker.telemetry.emf import REFERENCE_CACHE_REFRESHES, EmfExporter
+from worker.telemetry.metrics import Metrics
 
 # Threads for the Rekognition calls of all uploads in flight (the compare fan-out).
 RECOGNITION_THREADS_PER_UPLOAD = 4

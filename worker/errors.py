@@ -34,10 +34,26 @@ class ThrottledError(RetryableError):
     """The service refused the call for rate reasons."""
 
 
+class ConditionFailedError(RetryableError):
+    """A conditional write lost (``If-Match`` / ``If-None-Match``): re-read and decide again."""
+
+
 class PermanentError(WorkerError):
     """Asking again will not help."""
 
     error_type = "PermanentError"
+
+
+class NotFoundError(PermanentError):
+    """The named resource does not exist (an object, a bucket, a queue, a collection)."""
+
+    error_type = "NotFound"
+
+
+class AlreadyExistsError(PermanentError):
+    """Creating something that exists already (a collection, a bucket this account owns)."""
+
+    error_type = "AlreadyExists"
 
 
 class BadMessageError(PermanentError):
@@ -58,7 +74,7 @@ class NoFaceError(PermanentError):
     error_type = "NoFace"
 
 
-class ObjectGoneError(PermanentError):
+class ObjectGoneError(NotFoundError):
     """The S3 object no longer exists (deleted before it was processed)."""
 
     error_type = "ObjectGone"

@@ -24,13 +24,27 @@ class Box:
             height=float(box.get("Height", 0.0)),
         )
 
-    def as_dict(self) -> dict[str, float]:
-        return {
-            "left": round(self.left, 4),
-            "top": round(self.top, 4),
-            "width": round(self.width, 4),
-            "height": round(self.height, 4),
-        }
+    def rounded(self) -> Box:
+        """The box to 4 decimals, as result records carry it."""
+        return Box(
+            left=round(self.left, 4),
+            top=round(self.top, 4),
+            width=round(self.width, 4),
+            height=round(self.height, 4),
+        )
+
+    def to_json(self) -> dict[str, float]:
+        box = self.rounded()
+        return {"left": box.left, "top": box.top, "width": box.width, "height": box.height}
+
+    @classmethod
+    def from_json(cls, doc: Any) -> Box:
+        return cls(
+            left=float(doc["left"]),
+            top=float(doc["top"]),
+            width=float(doc["width"]),
+            height=float(doc["height"]),
+        )
 
 
 @dataclass(frozen=True)

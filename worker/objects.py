@@ -13,16 +13,20 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from worker import images
-from worker.errors import AccessDeniedError, InvalidImageError, ObjectGoneError
+from worker.aws.errors import translate
+from worker.errors import (
+    AccessDeniedError,
+    ConditionFailedError,
+    InvalidImageError,
+    NotFoundError,
+    ObjectGoneError,
+)
 from worker.events import ObjectRef
 from worker.recognition.client import Image
 from worker.references import normalise_etag
-from worker.retry import translate
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchVersion", "NoSuchBucket"})
 
 
 class ObjectReplacedError(ObjectGoneError):
@@ -137,18 +141,19 @@ class ObjectStore:
 
 
 def _translate_missing(exc: ClientError, obj: ObjectRef | Upload) -> Exception:
-    code = str(exc.response.get("Error", {}).get("Code", ""))
-    if code in MISSING_CODES:
-        return ObjectGoneError(f"s3://{obj.bucket}/{obj.key} no longer exists", code=code)
-    if code in {"PreconditionFailed", "412"}:
-        return ObjectReplacedError(f"s3://{obj.bucket}/{obj.key} was replaced meanwhile", code=code)
-    if code in {"403", "AccessDenied", "Forbidden"}:
+    error = translate(exc)
+    where = f"s3://{obj.bucket}/{obj.key}"
+    if isinstance(error, NotFoundError):
+        return ObjectGoneError(f"{where} no longer exists", code=error.code)
+    if isinstance(error, ConditionFailedError):
+        return ObjectReplacedError(f"{where} was replaced meanwhile", code=error.code)
+    if isinstance(error, AccessDeniedError):
         # A missing key answers 403, not 404, to a caller without s3:ListBucket
         # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html, "Permissions").
         return AccessDeniedError(
-            f"s3://{obj.bucket}/{obj.key}: refused (403). S3 answers 403 instead of 404 for a "
-            "missing key unless the role may s3:ListBucket the bucket for this prefix: grant it, "
-            "and s3:GetObject (s3:GetObjectVersion for a version) on the key",
-            code=code,
+            f"{where}: refused (403). S3 answers 403 instead of 404 for a missing key unless the "
+            "role may s3:ListBucket the bucket for this prefix: grant it, and s3:GetObject "
+            "(s3:GetObjectVersion for a version) on the key",
+            code=error.code,
         )
-    return translate(exc)
+    return error

@@ -18,14 +18,13 @@ milliseconds: one S3 write) is the only way a second email can be sent.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 import structlog
 
-from worker.clients import LEASED_ATTEMPT_SECONDS
+from worker.aws.clients import LEASED_ATTEMPT_SECONDS
+from worker.aws.retry import StopBeforeDeadline, with_retries
 from worker.errors import (
     BadMessageError,
     InvalidImageError,
@@ -37,9 +36,7 @@ from worker.errors import (
 )
 from worker.events import ObjectRef, parse_body
 from worker.faces import Reference
-from worker.logs import get_logger
 from worker.matching import best_per_label
-from worker.metrics import Metric, Metrics, upload_status_metric
 from worker.objects import ObjectReplacedError, ObjectStore, Upload
 from worker.outcomes import Ack, DeadLetter, Outcome, Partial, Resend, RetryLater, combine
 from worker.publish import Publisher
@@ -55,14 +52,16 @@ from worker.results import (
     AlreadyDone,
     Process,
     PublishPending,
+    ResultRecord,
     Superseded,
     WaitForWriter,
     build_record,
     decide,
 )
-from worker.retry import StopBeforeDeadline, with_retries
 from worker.settings import Settings
 from worker.store import RecordConflict, ResultStore
+from worker.telemetry.logs import get_logger
+from worker.telemetry.metrics import Metric, Metrics, upload_status_metric
 
 log = get_logger(__name__)
 
@@ -74,15 +73,6 @@ WRITER_PATIENCE_SECONDS = 10.0
 WRITER_POLL_SECONDS = 0.25
 # Part of the publish lease a writer leaves unused (clock differences, the record's own write).
 LEASE_SAFETY_SECONDS = 20.0
-
-
-def with_notification_id(record: dict[str, Any]) -> dict[str, Any]:
-    """The record with a new ``notification_id``: one per write that is to be published.
-
-    It makes each such write's body — and so its ETag — unique: two deliveries writing or
-    claiming the same record at once cannot both pass ``If-Match``.
-    """
-    return {**record, "notification_id": uuid.uuid4().hex}
 
 
 @dataclass
@@ -219,50 +209,34 @@ class Pipeline:
                 # The writer died before publishing. Claim the record first (a conditional
                 # rewrite that starts a new lease): of several deliveries taking over at once,
                 # only the one whose claim lands publishes.
-                record = with_notification_id(self.store.read(upload.key))
-                claimed_at = time.monotonic()
-                try:
-                    etag = self.store.write(
-                        record,
-                        upload_id=upload.identity,
-                        sequencer=ref.sequencer,
-                        expect_etag=decision.record_etag,
-                        leased=True,
-                    )
-                except RecordConflict:
+                record = self.store.read(upload.key).with_notification_id()
+                if not self._write_and_publish(
+                    record, upload, ref.sequencer, decision.record_etag, claim=True
+                ):
                     log.info("record_claim_lost")
                     races += 1
                     continue
-                self._publish(record, upload, ref.sequencer, etag, claimed_at)
-                log.info("upload_publish_recovered", status=record["status"])
+                log.info("upload_publish_recovered", status=record.status.value)
                 return Ack(reason="published a pending record")
-            record = with_notification_id(self._compute(upload, started))
-            written_at = time.monotonic()
-            try:
-                etag = self.store.write(
-                    record,
-                    upload_id=upload.identity,
-                    sequencer=ref.sequencer,
-                    expect_etag=decision.expect_etag if isinstance(decision, Process) else None,
-                )
-            except RecordConflict:
+            record = self._compute(upload, started).with_notification_id()
+            expect = decision.expect_etag if isinstance(decision, Process) else None
+            if not self._write_and_publish(record, upload, ref.sequencer, expect):
                 log.info("record_race_lost")
                 races += 1
                 continue
-            self._publish(record, upload, ref.sequencer, etag, written_at)
-            self.metrics.incr(upload_status_metric(record["status"]))
-            self.metrics.observe(Metric.UPLOAD_LATENCY_MS, record["duration_ms"])
+            self.metrics.incr(upload_status_metric(record.status))
+            self.metrics.observe(Metric.UPLOAD_LATENCY_MS, record.duration_ms)
             log.info(
                 "upload_processed",
-                status=record["status"],
-                faces=record["faces_detected"],
-                labels=[m["label"] for m in record["matches"]],
-                duration_ms=record["duration_ms"],
+                status=record.status.value,
+                faces=record.faces_detected,
+                labels=[m.label for m in record.matches],
+                duration_ms=record.duration_ms,
             )
             return Ack()
         return RetryLater(reason="result record kept changing under us")
 
-    def _compute(self, upload: Upload, started: float) -> dict[str, Any]:
+    def _compute(self, upload: Upload, started: float) -> ResultRecord:
         threshold = self.settings.similarity_threshold
         result = StrategyResult([], [], references=0, strategy=self.strategy.name)
         reason: str | None = None
@@ -319,9 +293,34 @@ class Pipeline:
                 code=first.error.code,
             ) from first.error
 
+    def _write_and_publish(
+        self,
+        record: ResultRecord,
+        upload: Upload,
+        sequencer: str | None,
+        expect_etag: str | None,
+        *,
+        claim: bool = False,
+    ) -> bool:
+        """Write the record conditionally (or, with ``claim``, take over a dead writer's), then
+        publish it; False when another delivery's write won the race."""
+        written_at = time.monotonic()
+        try:
+            etag = self.store.write(
+                record,
+                upload_id=upload.identity,
+                sequencer=sequencer,
+                expect_etag=expect_etag,
+                leased=claim,
+            )
+        except RecordConflict:
+            return False
+        self._publish(record, upload, sequencer, etag, written_at)
+        return True
+
     def _publish(
         self,
-        record: dict[str, Any],
+        record: ResultRecord,
         upload: Upload,
         sequencer: str | None,
         etag: str,
@@ -355,7 +354,7 @@ class Pipeline:
                 "publish it again",
             )
             return
-        log.info("result_published", sns_message_id=message_id, status=record["status"])
+        log.info("result_published", sns_message_id=message_id, status=record.status.value)
 
     def _reference_changed(self, ref: ObjectRef) -> None:
         if ref.key.startswith(self.settings.reference_prefix):

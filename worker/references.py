@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from worker.aws.errors import translate
 from worker.faces import Reference
-from worker.logs import get_logger
-from worker.retry import translate
+from worker.telemetry.logs import get_logger
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from worker.results import ResultRecord, Status
 
 # SNS Publish, Subject: "must be ASCII text that begins with a letter, number, or punctuation mark;
 # must not include line breaks or control characters; and must be less than 100 characters long"
@@ -44,20 +46,22 @@ def shorten(text: str, limit: int) -> str:
     return text[: max(limit - len(ELLIPSIS), 0)] + ELLIPSIS
 
 
-def subject(record: dict[str, Any]) -> str:
+def subject(record: ResultRecord) -> str:
     """A Subject SNS always accepts: ≤ 99 printable ASCII characters, never empty.
 
     Long keys lose their middle (the file name at the end stays readable); long labels are cut.
     """
-    key = " ".join(ascii_text(record["key"]).split())
-    status = record["status"]
-    if status == "matched":
-        best = record["matches"][0]
-        who = shorten(" ".join(ascii_text(best["label"]).split()), MAX_LABEL_CHARS)
-        more = len(record["matches"]) - 1
-        head = f"Match: {who} ({best['similarity']:.1f}%)" + (f" +{more}" if more else "") + " in "
+    key = " ".join(ascii_text(record.key).split())
+    status = record.status
+    if status == Status.MATCHED:
+        best = record.matches[0]
+        who = shorten(" ".join(ascii_text(best.label).split()), MAX_LABEL_CHARS)
+        more = len(record.matches) - 1
+        head = f"Match: {who} ({best.similarity:.1f}%)" + (f" +{more}" if more else "") + " in "
     else:
-        head = {"no_match": "No match: ", "no_face": "No face: "}.get(status, "Rejected: ")
+        head = {Status.NO_MATCH: "No match: ", Status.NO_FACE: "No face: "}.get(
+            status, "Rejected: "
+        )
     text = head + shorten_middle(key, MAX_SUBJECT_CHARS - len(head))
     return text.strip() or "Face match result"
 
@@ -99,35 +103,46 @@ def _escape(char: str) -> str:
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
-def email_text(record: dict[str, Any]) -> str:
+def summary(record: ResultRecord) -> str:
+    """Who matched and how sure (``grace_hopper (99.9%), eileen_collins (91.3%)``), the reason of
+    an invalid image, or how many unknown faces: one line for tables, unescaped."""
+    if record.matches:
+        return ", ".join(f"{m.label} ({m.similarity:.1f}%)" for m in record.matches)
+    if record.reason is not None:
+        return record.reason
+    faces = record.faces_detected
+    return f"{faces} face{'s' if faces != 1 else ''}, nobody known" if faces else "-"
+
+
+def email_text(record: ResultRecord) -> str:
     """A short human-readable account of the result. Keys, labels and reasons cannot add lines."""
-    location = quoted(f"s3://{record['bucket']}/{record['key']}")
-    faces = record["faces_detected"]
+    location = quoted(f"s3://{record.bucket}/{record.key}")
+    faces = record.faces_detected
     lines: list[str]
-    status = record["status"]
-    if status == "matched":
-        matches = record["matches"]
+    status = record.status
+    if status == Status.MATCHED:
+        matches = record.matches
         lines = [f"Faces found in {location}: {faces}.", "", "Recognised:"]
         lines += [
-            f"  - {quoted(m['label'])}: {m['similarity']:.1f}% similar "
-            f"(reference {quoted(m['reference_key'])})"
+            f"  - {quoted(m.label)}: {m.similarity:.1f}% similar "
+            f"(reference {quoted(m.reference_key)})"
             for m in matches[:MAX_EMAIL_MATCHES]
         ]
         if len(matches) > MAX_EMAIL_MATCHES:
             lines.append(f"  ... and {len(matches) - MAX_EMAIL_MATCHES} more (see the record).")
-        if record.get("matches_truncated"):
+        if record.matches_truncated:
             lines.append("  ... and more: the list was cut to fit SNS's message size limit.")
-    elif status == "no_match":
+    elif status == Status.NO_MATCH:
         lines = [
             f"Faces found in {location}: {faces}.",
-            f"None matched any of the {record['references']} reference photos "
-            f"at {record['threshold']:.0f}% similarity or more.",
+            f"None matched any of the {record.references} reference photos "
+            f"at {record.threshold:.0f}% similarity or more.",
         ]
-    elif status == "no_face":
+    elif status == Status.NO_FACE:
         lines = [f"No face was found in {location}."]
     else:
-        lines = [f"{location} could not be processed: {_one_line(str(record['reason']))}."]
-    lines += ["", f"Processed at {record['processed_at']} ({record['strategy']} strategy)."]
+        lines = [f"{location} could not be processed: {_one_line(str(record.reason))}."]
+    lines += ["", f"Processed at {record.processed_at} ({record.strategy} strategy)."]
     return "\n".join(lines)
 
 
@@ -151,7 +166,7 @@ class Publication:
         return self.size() <= MAX_PUBLISH_BYTES - PUBLISH_MARGIN_BYTES
 
 
-def publication(record: dict[str, Any]) -> Publication:
+def publication(record: ResultRecord) -> Publication:
     """Subject, message and attributes for ``record``, within SNS's size limit whatever the record.
 
     ``default`` and ``sqs`` carry the record, ``email`` a text for people. When the whole record
@@ -160,7 +175,7 @@ def publication(record: dict[str, Any]) -> Publication:
     an S3 key is at most 1,024 bytes.
     """
     title = subject(record)
-    count = len(record["matches"])
+    count = len(record.matches)
     whole = _publication(record, title, count)
     if whole.fits():
         return whole
@@ -174,16 +189,17 @@ def publication(record: dict[str, Any]) -> Publication:
     return _publication(record, title, fits)
 
 
-def _publication(record: dict[str, Any], title: str, kept: int) -> Publication:
-    if kept < len(record["matches"]):
-        record = dict(record, matches=record["matches"][:kept], matches_truncated=True)
-    body = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+def _publication(record: ResultRecord, title: str, kept: int) -> Publication:
+    if kept < len(record.matches):
+        record = replace(record, matches=record.matches[:kept], matches_truncated=True)
+    body = json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":"))
     message = {"default": body, "sqs": body, "email": email_text(record)}
     return Publication(title, json.dumps(message, ensure_ascii=False), _attributes(record))
 
 
-def _attributes(record: dict[str, Any]) -> dict[str, Any]:
-    """``status`` and ``labels`` for subscription filter policies.
+def _attributes(record: ResultRecord) -> dict[str, Any]:
+    """``status`` and ``labels`` for subscription filter policies (not delivered to subscribers
+    with the JSON message structure; docs/sns-subscribers.md).
 
     String.Array: "An array, formatted as a string, that can contain multiple values. The values
     can be strings, numbers, or the keywords true, false, and null"; for string types "the value
@@ -192,9 +208,9 @@ def _attributes(record: dict[str, Any]) -> dict[str, Any]:
     (https://docs.aws.amazon.com/sns/latest/dg/sns-message-attributes.html). So: a JSON array of
     strings, ASCII-escaped (``ensure_ascii``), never an empty string (``[]`` at least).
     """
-    labels = [m["label"] for m in record["matches"]]
+    labels = [m.label for m in record.matches]
     return {
-        "status": {"DataType": "String", "StringValue": record["status"]},
+        "status": {"DataType": "String", "StringValue": record.status.value},
         "labels": {"DataType": "String.Array", "StringValue": json.dumps(labels)},
     }
 

@@ -15,14 +15,17 @@ Exactly-once bookkeeping per upload version rests on the record object itself:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from worker.faces import Candidate
+from worker.faces import Box, Candidate
 
 SCHEMA = "face-match-result/1"
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # S3 keys are at most 1,024 bytes.
 MAX_KEY_BYTES = 1024
 LONG_KEY_FOLDER = "_long/"
@@ -54,7 +57,7 @@ def build_record(
     version_id: str | None,
     etag: str | None,
     faces_detected: int,
-    matches: list[Candidate],
+    matches: Iterable[Candidate],
     threshold: float,
     references: int,
     strategy: str,
@@ -62,41 +65,170 @@ def build_record(
     reason: str | None = None,
     invalid: bool = False,
     now: datetime | None = None,
-) -> dict[str, Any]:
-    """The contract's record. ``matches`` must already be one per label, best first."""
-    if invalid:
-        status = Status.INVALID_IMAGE
-    elif faces_detected == 0:
-        status = Status.NO_FACE
-    elif matches:
-        status = Status.MATCHED
-    else:
-        status = Status.NO_MATCH
-    stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "schema": SCHEMA,
-        "bucket": bucket,
-        "key": key,
-        "version_id": version_id,
-        "etag": etag,
-        "status": status.value,
-        "reason": reason,
-        "faces_detected": faces_detected,
-        "matches": [
-            {
-                "label": match.label,
-                "reference_key": match.reference_key,
-                "similarity": round(match.similarity, 1),
-                "face": match.face.as_dict(),
-            }
-            for match in matches
-        ],
-        "threshold": float(threshold),
-        "references": references,
-        "strategy": strategy,
-        "processed_at": stamp,
-        "duration_ms": duration_ms,
-    }
+) -> ResultRecord:
+    """The contract's record. ``matches`` must already be one per label, best first.
+
+    ``invalid`` and ``reason`` go together: the reason is what makes a record ``invalid_image``.
+    """
+    if invalid != (reason is not None):
+        raise ValueError("an invalid image has a reason, and only an invalid image has one")
+    return ResultRecord(
+        # the upload
+        bucket=bucket,
+        key=key,
+        version_id=version_id,
+        etag=etag,
+        # how it was compared
+        threshold=float(threshold),
+        references=references,
+        strategy=strategy,
+        # what was found
+        faces_detected=faces_detected,
+        matches=tuple(Match.of(candidate) for candidate in matches),
+        reason=reason,
+        processed_at=(now or datetime.now(UTC)).strftime(TIMESTAMP_FORMAT),
+        duration_ms=duration_ms,
+    )
+
+
+@dataclass(frozen=True)
+class Match:
+    """One recognised label in a record: its best reference, similarity rounded to 0.1."""
+
+    label: str
+    reference_key: str
+    similarity: float
+    face: Box
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "reference_key": self.reference_key,
+            "similarity": self.similarity,
+            "face": self.face.to_json(),
+        }
+
+    @classmethod
+    def of(cls, candidate: Candidate) -> Match:
+        """The match as recorded: similarity to 0.1, the box to the 4 decimals written."""
+        return cls(
+            label=candidate.label,
+            reference_key=candidate.reference_key,
+            similarity=round(candidate.similarity, 1),
+            face=candidate.face.rounded(),
+        )
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Match:
+        return cls(
+            label=str(doc["label"]),
+            reference_key=str(doc["reference_key"]),
+            similarity=float(doc["similarity"]),
+            face=Box.from_json(doc["face"]),
+        )
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """The result of one upload (the contract's record): built once, serialised by :meth:`to_json`.
+
+    The status is derived, never stored apart from the facts it follows from.
+    ``notification_id`` is set on each write that is to be published
+    (:meth:`with_notification_id`); ``matches_truncated`` on a record cut to fit SNS.
+    """
+
+    bucket: str
+    key: str
+    version_id: str | None
+    etag: str | None
+    reason: str | None
+    faces_detected: int
+    matches: tuple[Match, ...]
+    threshold: float
+    references: int
+    strategy: str
+    processed_at: str  # TIMESTAMP_FORMAT, UTC
+    duration_ms: int
+    notification_id: str | None = None
+    matches_truncated: bool = False
+
+    @property
+    def status(self) -> Status:
+        if self.reason is not None:
+            return Status.INVALID_IMAGE
+        if self.faces_detected == 0:
+            return Status.NO_FACE
+        if self.matches:
+            return Status.MATCHED
+        return Status.NO_MATCH
+
+    def with_notification_id(self) -> ResultRecord:
+        """The record with a new ``notification_id``: one per write that is to be published.
+
+        It makes each such write's body — and so its ETag — unique: two deliveries writing or
+        claiming the same record at once cannot both pass ``If-Match``.
+        """
+        return replace(self, notification_id=uuid.uuid4().hex)
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as written to S3 and published, in the contract's field order."""
+        doc: dict[str, Any] = {
+            "schema": SCHEMA,
+            "bucket": self.bucket,
+            "key": self.key,
+            "version_id": self.version_id,
+            "etag": self.etag,
+            "status": self.status.value,
+            "reason": self.reason,
+            "faces_detected": self.faces_detected,
+            "matches": [match.to_json() for match in self.matches],
+            "threshold": self.threshold,
+            "references": self.references,
+            "strategy": self.strategy,
+            "processed_at": self.processed_at,
+            "duration_ms": self.duration_ms,
+        }
+        if self.notification_id is not None:
+            doc["notification_id"] = self.notification_id
+        if self.matches_truncated:
+            doc["matches_truncated"] = True
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> ResultRecord:
+        """A record as :meth:`to_json` wrote it. :class:`ValueError` if it is not one, or if its
+        stored status is not the one its facts give."""
+        if doc.get("schema") != SCHEMA:
+            raise ValueError(f"not a {SCHEMA} record (schema {doc.get('schema')!r})")
+        try:
+            record = cls(
+                bucket=str(doc["bucket"]),
+                key=str(doc["key"]),
+                version_id=_optional_str(doc["version_id"]),
+                etag=_optional_str(doc["etag"]),
+                reason=_optional_str(doc["reason"]),
+                faces_detected=int(doc["faces_detected"]),
+                matches=tuple(Match.from_json(match) for match in doc["matches"]),
+                threshold=float(doc["threshold"]),
+                references=int(doc["references"]),
+                strategy=str(doc["strategy"]),
+                processed_at=str(doc["processed_at"]),
+                duration_ms=int(doc["duration_ms"]),
+                notification_id=_optional_str(doc.get("notification_id")),
+                matches_truncated=doc.get("matches_truncated") is True,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed result record: {exc!r}") from exc
+        if doc.get("status") != record.status.value:
+            raise ValueError(
+                f"result record for {record.key!r} says status {doc.get('status')!r}, "
+                f"its facts say {record.status.value!r}"
+            )
+        return record
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,24 @@
 """The consumer loop: long-poll, fan out to worker threads, heartbeat, batched acks, shutdown.
 
-Threads: the main thread polls SQS and never processes; ``CONCURRENCY`` worker threads run the
-pipeline and never touch the queue; a heartbeat thread keeps in-flight messages invisible; an
-acker thread turns outcomes into batched SQS calls. SIGTERM/SIGINT: stop receiving, let in-flight
-work finish until the grace period ends, hand back what is left (visibility 0), exit 0; the
-heartbeat keeps in-flight messages hidden until each is finished or handed back. A second signal
-exits at once (``os._exit`` after flushing the logs) with 128 + the signal's number: 143 for
-SIGTERM, 130 for SIGINT; what was in flight reappears when its visibility timeout ends.
+Threads: a poller thread long-polls SQS and never processes; the main thread only waits for the
+stop and then shuts down; ``CONCURRENCY`` worker threads run the pipeline and never touch the
+queue; a heartbeat thread keeps in-flight messages invisible; an acker thread turns outcomes into
+batched SQS calls. SIGTERM/SIGINT: stop receiving, let in-flight work finish until the grace period
+ends, hand back what is left (visibility 0), exit 0; the heartbeat keeps in-flight messages hidden
+until each is finished or handed back. A second signal exits at once (``os._exit`` after flushing
+the logs) with 128 + the signal's number: 143 for SIGTERM, 130 for SIGINT; what was in flight
+reappears when its visibility timeout ends.
+
+The stop does not wait for a long poll that has more than ``POLL_END_WAIT_SECONDS`` to go: an idle
+worker exits within a second or two, not up to ``POLL_WAIT_SECONDS`` later. A receive that returns
+during the shutdown hands its messages back at once (visibility 0). One still open when the
+process exits is abandoned: SQS keeps it open on its side, and a message that arrives before it
+ends is delivered to nobody and reappears after its visibility timeout, with one more receive
+counted — delayed, never lost (https://github.com/aws/aws-sdk-java-v2/issues/1395).
+
+The health file (``HEALTH_FILE``, read by ``worker health``) is touched at start, after every
+receive that succeeded, and every second while every slot is busy: it goes stale when the loop
+stops *or* when receives keep failing (a deleted queue, expired credentials, SQS unreachable).
 
 A message of several S3 records, some of which can never be processed (a :class:`Partial`
 outcome): each bad record goes to the DLQ alone. When the others are done, the message is then
@@ -35,10 +47,11 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from structlog.contextvars import bound_contextvars
 
-from worker import sqs as sqs_edge
-from worker.logs import get_logger
-from worker.metrics import Metric, Metrics
+from worker.aws import sqs as sqs_edge
+from worker.aws.errors import access_problem
 from worker.outcomes import DeadLetter, Outcome, Partial, RetryLater, retry_delay
+from worker.telemetry.logs import get_logger
+from worker.telemetry.metrics import Metric, Metrics
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -48,7 +61,7 @@ if TYPE_CHECKING:
         SendMessageBatchRequestEntryTypeDef,
     )
 
-    from worker.emf import EmfExporter
+    from worker.telemetry.emf import EmfExporter
 
 log = get_logger(__name__)
 
@@ -59,6 +72,11 @@ DEAD_LETTER_FAILED_HIDE_SECONDS = 60
 NO_DLQ_HIDE_SECONDS = 11 * 60 * 60
 # Pause after a failed receive before polling again.
 RECEIVE_ERROR_PAUSE_SECONDS = 2.0
+# How often the main thread, waiting for the stop, checks that the poller is still alive.
+STOP_CHECK_SECONDS = 1.0
+# At the stop, a long poll that ends within this long is waited for (what it brings is handed
+# back); one that has longer to go is abandoned.
+POLL_END_WAIT_SECONDS = 1.5
 # Time kept at the end of the grace period for releasing messages and flushing acks.
 SHUTDOWN_MARGIN_SECONDS = 2.0
 # How long the acker waits to fill a batch before flushing.
@@ -120,6 +138,10 @@ class Runner:
         self._slots = threading.Semaphore(config.concurrency)
         self._acks: queue.Queue[tuple[InFlight, Outcome, str] | None] = queue.Queue()
         self._executor = ThreadPoolExecutor(config.concurrency, thread_name_prefix="upload")
+        # When the poller's open receive ends (monotonic), None between receives; guarded by
+        # ``_lock``, like the stop check before a dispatch: what the shutdown waits for or abandons.
+        self._poll_ends: float | None = None
+        self._poll_error: BaseException | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -152,28 +174,51 @@ class Runner:
             thread.start()
         if self._emf:
             self._emf.start()
-        log.info("worker_started", queue_url=self._cfg.queue_url, concurrency=self._cfg.concurrency)
+        log.info(
+            "worker_started",
+            queue_url=self._cfg.queue_url,
+            dlq_url=self._cfg.dlq_url,
+            concurrency=self._cfg.concurrency,
+        )
+        self._beat()
+        poller = threading.Thread(target=self._poll_loop, name="poller", daemon=True)
+        poller.start()
         try:
-            while not self._stop.is_set():
-                self._beat()
-                self._poll_once()
+            # Signals reach the main thread here at once, whatever the poller is waiting for.
+            while not self._stop.wait(STOP_CHECK_SECONDS) and poller.is_alive():
+                pass
         finally:
+            self.stop()
             released = self._shutdown()
-            self._stop.set()
             self._acks.put_nowait(None)  # wakes the acker to exit
             helpers[1].join(timeout=SHUTDOWN_MARGIN_SECONDS)
             self._released.set()  # every message is now settled or handed back
+            self._end_polling(poller)
             if self._emf:
                 self._emf.close()  # the last counters, DLQ sends of the final acks included
         log.info("worker_stopped", released=released)
+        if self._poll_error is not None:
+            raise self._poll_error
         return released
 
     # ------------------------------------------------------------------ polling
 
+    def _poll_loop(self) -> None:
+        """The poller thread. A crash stops the runner and is raised again by :meth:`run`."""
+        try:
+            while not self._stop.is_set():
+                self._poll_once()
+        except BaseException as exc:
+            log.exception("poll_loop_crashed")
+            self._poll_error = exc
+            self.stop()
+
     def _poll_once(self) -> None:
         free = self._free_slots()
-        if free == 0:
-            return
+        with self._lock:
+            if free == 0 or self._stop.is_set():
+                return
+            self._poll_ends = time.monotonic() + self._cfg.poll_wait_seconds
         try:
             response = self._sqs.receive_message(
                 QueueUrl=self._cfg.queue_url,
@@ -184,17 +229,39 @@ class Runner:
                 MessageAttributeNames=["All"],
             )
         except (ClientError, BotoCoreError) as exc:
-            log.warning("receive_failed", error=str(exc))
+            with self._lock:
+                self._poll_ends = None
+            problem = access_problem(exc)
+            cause = {"cause": problem.line} if problem is not None else {}
+            log.warning("receive_failed", error=str(exc), **cause)
             self._stop.wait(RECEIVE_ERROR_PAUSE_SECONDS)
             return
         messages = response.get("Messages", [])
-        if self._stop.is_set():
+        with self._lock:
+            self._poll_ends = None
+            stopped = self._stop.is_set()
+            if not stopped:  # under the lock: the shutdown sees every message dispatched
+                for message in messages:
+                    self._dispatch(message)
+        if stopped:  # received after the stop: straight back to the queue
             self._change_visibility(
                 [(m["MessageId"], m["ReceiptHandle"], 0) for m in messages], "released"
             )
+            if messages:
+                log.info("received_after_stop_released", count=len(messages))
             return
-        for message in messages:
-            self._dispatch(message)
+        self._beat()
+
+    def _end_polling(self, poller: threading.Thread) -> None:
+        """Let the poller hand back what it received after the stop, waiting for a long poll about
+        to end; abandon one with longer to go (see the module's docstring)."""
+        with self._lock:
+            ends = self._poll_ends
+        left = 0.0 if ends is None else ends - time.monotonic()
+        if left > POLL_END_WAIT_SECONDS:
+            log.info("long_poll_abandoned", ends_in_s=round(left, 1))
+            return
+        poller.join(timeout=max(left, 0.0) + SHUTDOWN_MARGIN_SECONDS)
 
     def _free_slots(self) -> int:
         """Block until at least one slot is free (or stop); return how many are."""
@@ -207,6 +274,9 @@ class Runner:
             return max(self._cfg.concurrency - len(self._inflight), 0)
 
     def _dispatch(self, message: MessageTypeDef) -> None:
+        """Hand one message to a worker thread. Called with ``_lock`` held, for at most as many
+        messages as :meth:`_free_slots` found free: only the poller takes slots, so this never
+        blocks."""
         self._slots.acquire()
         item = InFlight(
             message_id=message["MessageId"],
@@ -214,10 +284,8 @@ class Runner:
             receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
             attributes=dict(message.get("MessageAttributes", {})),
         )
-        with self._lock:
-            self._inflight[item.message_id] = item
-        body = message.get("Body", "")
-        item.future = self._executor.submit(self._work, item, body)
+        self._inflight[item.message_id] = item
+        item.future = self._executor.submit(self._work, item, message.get("Body", ""))
 
     def _work(self, item: InFlight, body: str) -> Outcome:
         try:

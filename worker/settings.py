@@ -23,6 +23,9 @@ class Strategy(StrEnum):
 
 
 class LogFormat(StrEnum):
+    """``auto`` (the default): console lines when stderr is a terminal, JSON lines otherwise."""
+
+    AUTO = "auto"
     JSON = "json"
     CONSOLE = "console"
 
@@ -84,8 +87,10 @@ class Settings(BaseSettings):
     rekognition_max_tps: Annotated[float | None, Field(ge=0.1)] = None
     reference_cache_ttl_seconds: Annotated[float, Field(ge=0)] = 300.0
     dlq_url: str | None = None
-    log_format: LogFormat = LogFormat.JSON
-    log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.AUTO
+    # Unset: each verb's own default (INFO for the `run` and `embedded` servers, WARNING for the
+    # one-shot verbs, whose output is on stdout).
+    log_level: str | None = None
     # Not in the contract's table, added as optional tunables.
     shutdown_grace_seconds: Annotated[float, Field(gt=0, le=120)] = 25.0
     # SQS long polling: "The maximum long polling wait time is 20 seconds. [...] set a shorter
@@ -106,13 +111,17 @@ class Settings(BaseSettings):
 
     @field_validator("log_level")
     @classmethod
-    def _known_level(cls, value: str) -> str:
+    def _known_level(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         level = value.upper()
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
-    @field_validator("bucket_name", "sns_topic_arn", "queue_url", "dlq_url", mode="before")
+    @field_validator(
+        "bucket_name", "sns_topic_arn", "queue_url", "dlq_url", "log_level", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

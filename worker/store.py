@@ -7,14 +7,14 @@ from __future__ import annotations
 import contextlib
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from worker.errors import AccessDeniedError, RetryableError
+from worker.aws.errors import translate
+from worker.errors import AccessDeniedError, ConditionFailedError, NotFoundError, PermanentError
 from worker.references import normalise_etag
-from worker.results import ExistingRecord, result_key
-from worker.retry import translate
+from worker.results import ExistingRecord, ResultRecord, result_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -25,7 +25,7 @@ META_NOTIFIED = "notified"
 PENDING, SENT = "pending", "sent"
 
 
-class RecordConflict(RetryableError):
+class RecordConflict(ConditionFailedError):
     """Another delivery wrote the record between our look-up and our write."""
 
 
@@ -45,10 +45,10 @@ class ResultStore:
         try:
             head = self._s3.head_object(Bucket=self._bucket, Key=self.key_for(upload_key))
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code"))
-            if code in {"404", "NoSuchKey", "NotFound"}:
+            error = translate(exc)
+            if isinstance(error, NotFoundError):
                 return None
-            if code in {"403", "AccessDenied", "Forbidden"}:
+            if isinstance(error, AccessDeniedError):
                 # S3 answers a HEAD of a missing key with 403, not 404, when the caller may not
                 # s3:ListBucket the bucket (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html,
                 # "Permissions"): every first delivery would look refused.
@@ -57,9 +57,9 @@ class ResultStore:
                     f"answers 403 instead of 404 for a missing key unless the role may "
                     f"s3:ListBucket the bucket for the prefix {self._prefix!r}, and s3:GetObject "
                     f"on it: grant both",
-                    code=code,
+                    code=error.code,
                 ) from exc
-            raise translate(exc) from exc
+            raise error from exc
         except BotoCoreError as exc:
             raise translate(exc) from exc
         meta = head.get("Metadata", {})
@@ -72,17 +72,23 @@ class ResultStore:
             age_seconds=(datetime.now(UTC) - modified).total_seconds(),
         )
 
-    def read(self, upload_key: str) -> dict[str, Any]:
+    def read(self, upload_key: str) -> ResultRecord:
+        """The stored record; :class:`PermanentError` if the object is not a valid record."""
+        key = self.key_for(upload_key)
         try:
-            obj = self._s3.get_object(Bucket=self._bucket, Key=self.key_for(upload_key))
+            obj = self._s3.get_object(Bucket=self._bucket, Key=key)
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc) from exc
-        record: dict[str, Any] = json.loads(obj["Body"].read())
-        return record
+        try:
+            return ResultRecord.from_json(json.loads(obj["Body"].read()))
+        except ValueError as exc:  # not JSON, or not a record
+            raise PermanentError(
+                f"s3://{self._bucket}/{key} is not a result record: {exc}"
+            ) from exc
 
     def write(
         self,
-        record: dict[str, Any],
+        record: ResultRecord,
         *,
         upload_id: str,
         sequencer: str | None,
@@ -104,23 +110,23 @@ class ResultStore:
         try:
             response = client.put_object(
                 Bucket=self._bucket,
-                Key=self.key_for(record["key"]),
-                Body=json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8"),
+                Key=self.key_for(record.key),
+                Body=json.dumps(record.to_json(), ensure_ascii=False, indent=2).encode("utf-8"),
                 ContentType="application/json",
                 Metadata=metadata,
                 **condition,  # type: ignore[arg-type]  # one of two condition headers
             )
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code"))
-            if code in {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}:
+        except (ClientError, BotoCoreError) as exc:
+            error = translate(exc)
+            if isinstance(error, ConditionFailedError):
                 raise RecordConflict(
-                    f"result record for {record['key']!r} changed meanwhile"
+                    f"result record for {record.key!r} changed meanwhile", code=error.code
                 ) from exc
-            raise translate(exc) from exc
+            raise error from exc
         return normalise_etag(response.get("ETag"))
 
     def mark_notified(
-        self, record: dict[str, Any], *, upload_id: str, sequencer: str | None, etag: str
+        self, record: ResultRecord, *, upload_id: str, sequencer: str | None, etag: str
     ) -> None:
         """Rewrite the same record as ``notified=sent``. A newer upload's record wins quietly."""
         with contextlib.suppress(RecordConflict):

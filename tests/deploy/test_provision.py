@@ -7,7 +7,7 @@ import json
 import pytest
 
 from worker.errors import ConfigError
-from worker.wiring import (
+from worker.ops.wiring import (
     REFERENCES_NOTIFICATION_ID,
     UPLOADS_NOTIFICATION_ID,
     attribute_changes,

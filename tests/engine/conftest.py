@@ -15,8 +15,9 @@ pytest.importorskip("moto", reason="the embedded AWS needs the 'local' extra (mo
 
 from PIL import Image
 
-from worker.engine.models import Face, FaceModels
-from worker.engine.server import EmbeddedAWS
+from tests.engine.shapes import check_answers
+from worker.local.engine.models import Face, FaceModels
+from worker.local.engine.server import EmbeddedAWS
 
 REGION = "us-east-1"
 
@@ -29,7 +30,8 @@ def embedded() -> Iterator[EmbeddedAWS]:
 
 @pytest.fixture(scope="session")
 def rekognition(embedded: EmbeddedAWS) -> Any:
-    return embedded.client("rekognition")
+    """A boto3 client whose every answer is checked against botocore's service model."""
+    return check_answers(embedded.client("rekognition"))
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from tests.engine.conftest import jpeg
-from worker.engine.server import EmbeddedAWS
+from worker.local.engine.server import EmbeddedAWS
 
 BUCKET = "engine-api-tests"
 
@@ -88,8 +88,11 @@ def test_compare_faces_errors(rekognition: Any, samples: dict[str, bytes], bucke
         rekognition.compare_faces(
             SourceImage=face, TargetImage={"S3Object": {"Bucket": "no-such-bucket", "Name": "x"}}
         )
-    with pytest.raises(errors.InvalidParameterException):
+    with pytest.raises(errors.ClientError) as bad:  # AWS validates the model's range
         rekognition.compare_faces(SourceImage=face, TargetImage=face, SimilarityThreshold=101)
+    assert bad.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(errors.InvalidParameterException, match="target"):
+        rekognition.compare_faces(SourceImage=face, TargetImage={"Bytes": samples["blank"]})
 
 
 def test_s3_object_over_15_mb_is_too_large(rekognition: Any, s3: Any, bucket: str) -> None:
@@ -199,6 +202,9 @@ def test_index_list_search_delete_faces(rekognition: Any, bucket: str) -> None:
             FaceIds=[record["Face"]["FaceId"], "00000000-0000-0000-0000-000000000000"],
         )
         assert deleted["DeletedFaces"] == [record["Face"]["FaceId"]]
+        assert deleted["UnsuccessfulFaceDeletions"] == [
+            {"FaceId": "00000000-0000-0000-0000-000000000000", "Reasons": ["FACE_NOT_FOUND"]}
+        ]
         again = rekognition.search_faces_by_image(CollectionId=cid, Image=s3_image("astronaut"))
         assert again["FaceMatches"] == []
 

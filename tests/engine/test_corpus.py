@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.engine.conftest import FaceCache
-from worker.engine.models import distance, similarity
+from worker.local.engine.models import distance, similarity
 
 pytestmark = pytest.mark.faces
 
@@ -131,11 +131,12 @@ def test_no_face_photos_through_boto3(faces_dir: Path, rekognition: Any) -> None
                 rekognition.search_faces_by_image(
                     CollectionId="noface-search", Image={"Bytes": data}
                 )
-            # As a target, a photo without faces is an answer, not an error.
-            answer = rekognition.compare_faces(
-                SourceImage={"Bytes": reference}, TargetImage={"Bytes": data}
-            )
-            assert answer["FaceMatches"] == [] and answer["UnmatchedFaces"] == []
+            # As a target too: "If no faces are detected in the source or target images,
+            # CompareFaces returns an InvalidParameterException error" (API_CompareFaces).
+            with pytest.raises(rekognition.exceptions.InvalidParameterException):
+                rekognition.compare_faces(
+                    SourceImage={"Bytes": reference}, TargetImage={"Bytes": data}
+                )
     finally:
         rekognition.delete_collection(CollectionId="noface-search")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from worker.engine.models import detection_confidence, similarity
-from worker.engine.server import is_rekognition
+from worker.local.engine.models import detection_confidence, similarity
+from worker.local.engine.server import is_rekognition
 
 
 def test_similarity_goes_through_the_calibration_points() -> None:

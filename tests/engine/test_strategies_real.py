@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from worker.app import build_matching
-from worker.clients import make_clients
+from worker.aws.clients import make_clients
 from worker.events import ObjectRef
 from worker.matching import best_per_label
-from worker.metrics import Metrics
 from worker.recognition.strategy import analyse
 from worker.settings import load_settings
+from worker.telemetry.metrics import Metrics
 
 pytestmark = [pytest.mark.slow, pytest.mark.faces]
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import boto3
 
+from tests.record_schema import validate_record
+
 REGION = "us-east-1"
 
 
@@ -32,12 +34,22 @@ def client(service: str, endpoint: str) -> Any:
     )
 
 
+def worker_record(doc: Any) -> dict[str, Any]:
+    """``doc``, checked against docs/result-record.schema.json; as `worker run` writes and
+    publishes it, it carries a ``notification_id`` (docs/contract.md)."""
+    validate_record(doc)
+    assert "notification_id" in doc, f"a record of `worker run` without notification_id: {doc}"
+    return dict(doc)
+
+
 @dataclass
 class Published:
     """One SNS notification as the subscribed queue received it."""
 
     subject: str
     record: dict[str, Any]
+    # moto copies the publish's attributes into the envelope; AWS does not for the worker's JSON
+    # message structure (docs/sns-subscribers.md): on AWS this is {}.
     attributes: dict[str, Any]
 
 
@@ -119,6 +131,9 @@ class Stack:
             BUCKET_NAME=self.bucket,
             QUEUE_URL=self.queue_url,
             SNS_TOPIC_ARN=self.topic_arn,
+            # Both deployments name the DLQ: the Terraform module's task definition and the
+            # exports of `worker setup`. (Without it the worker reads the queue's redrive policy.)
+            DLQ_URL=self.dlq_url,
             POLL_WAIT_SECONDS="1",
             LOG_FORMAT="json",
             LOG_LEVEL="INFO",
@@ -139,7 +154,7 @@ class Stack:
                 found.append(
                     Published(
                         subject=envelope.get("Subject", ""),
-                        record=json.loads(envelope["Message"]),
+                        record=worker_record(json.loads(envelope["Message"])),
                         attributes=envelope.get("MessageAttributes", {}),
                     )
                 )
@@ -154,7 +169,7 @@ class Stack:
 
     def record(self, key: str) -> dict[str, Any]:
         obj = self.s3.get_object(Bucket=self.bucket, Key=f"results/{key}.json")
-        return json.loads(obj["Body"].read())
+        return worker_record(json.loads(obj["Body"].read()))
 
     def queue_depth(self, url: str | None = None) -> int:
         attrs = self.sqs.get_queue_attributes(
@@ -182,6 +197,21 @@ class Stack:
         for message in messages:
             self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         return messages
+
+
+def cli(
+    *argv: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`python -m worker ARGV…` to its end, output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "worker", *argv],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 class WorkerProcess:

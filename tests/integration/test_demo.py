@@ -8,22 +8,28 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pytest
+from PIL import Image
 
-from worker import demo
+from tests.records import a_record
 from worker.cli import main
-from worker.samples import Sample, load_samples
+from worker.faces import Box, Candidate
+from worker.local import demo
+from worker.local.samples import Sample, load_samples
 
 # `worker demo` runs in well under a minute on a 2-core machine; this only guards against a hang.
 DEMO_TEST_TIMEOUT_SECONDS = 180
 
 
 @pytest.mark.slow
-def test_demo_prints_the_right_result_for_every_upload() -> None:
+def test_demo_prints_each_result_as_it_arrives_and_draws_the_pictures(tmp_path: Path) -> None:
     started = time.monotonic()
+    pictures = tmp_path / "pictures"
     proc = subprocess.run(
-        [sys.executable, "-m", "worker", "demo"],
+        [sys.executable, "-m", "worker", "demo", "--annotate", str(pictures)],
         capture_output=True,
         text=True,
         timeout=DEMO_TEST_TIMEOUT_SECONDS,
@@ -32,17 +38,31 @@ def test_demo_prints_the_right_result_for_every_upload() -> None:
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, f"exit {proc.returncode} after {elapsed:.1f} s:\n{proc.stderr}"
     assert "Traceback" not in proc.stderr
-    lines = proc.stdout.splitlines()
-    uploads = load_samples().uploads
+    *lines, last = proc.stdout.splitlines()
+    uploads = {upload.key: upload for upload in load_samples().uploads}
     assert len(lines) == len(uploads), proc.stdout
-    for upload, line in zip(uploads, lines, strict=True):
-        key, status, who = re.split(r"\s{2,}", line, maxsplit=2)
-        assert (key, status) == (upload.key, upload.expected_status), line
-        labels = re.findall(r"([a-z_]+) \((\d+\.\d)%\)", who)
+    seen = []
+    for done, line in enumerate(lines, start=1):
+        counter, key, status, *who = re.split(r"\s{2,}|(?<=\]) ", line, maxsplit=3)
+        assert counter == f"[{done}/{len(uploads)}]", line
+        upload = uploads[key]
+        assert status == upload.expected_status, line
+        labels = re.findall(r"([a-z_]+) \((\d+\.\d)%\)", who[0] if who else "")
         assert sorted(label for label, _ in labels) == sorted(upload.expected_labels), line
         assert all(float(similarity) >= 80 for _, similarity in labels), line
-    invalid = lines[[u.expected_status for u in uploads].index("invalid_image")]
-    assert "not an image" in invalid
+        seen.append(key)
+    assert sorted(seen) == sorted(uploads)
+    by_status = {uploads[key].expected_status: line for key, line in zip(seen, lines, strict=True)}
+    assert "not an image" in by_status["invalid_image"]
+    assert "1 face, nobody known" in by_status["no_match"]
+    # Every upload that is an image is drawn; the text file named .jpg is not.
+    images = sorted(
+        PurePosixPath(k).name for k, u in uploads.items() if u.expected_status != "invalid_image"
+    )
+    assert sorted(path.name for path in pictures.iterdir()) == images
+    assert last == f"Pictures with the matched faces drawn: {pictures} ({len(images)} files)"
+    with Image.open(pictures / "both-side-by-side.jpg") as both:
+        assert both.format == "JPEG"
 
 
 def test_demo_without_the_extras_exits_2_naming_the_install_command(
@@ -64,41 +84,45 @@ def test_demo_help_says_what_it_does(capsys: pytest.CaptureFixture[str]) -> None
     assert "embedded AWS" in text
 
 
-def _result(status: str, matches: list[tuple[str, float]], **extra: object) -> demo.DemoResult:
-    record = {
-        "key": f"uploads/{status}.jpg",
-        "status": status,
-        "matches": [{"label": label, "similarity": similarity} for label, similarity in matches],
-        "faces_detected": len(matches),
-        "reason": None,
-        **extra,
-    }
-    sample = Sample(str(record["key"]), b"", "image/jpeg", "", status, tuple(m[0] for m in matches))
+def _result(status: str, matches: list[tuple[str, float]], **fields: Any) -> demo.DemoResult:
+    fields.setdefault("faces_detected", len(matches))
+    record = a_record(
+        key=f"uploads/{status}.jpg",
+        matches=[
+            Candidate(label, f"references/{label}.jpg", similarity, Box(0.1, 0.1, 0.2, 0.2))
+            for label, similarity in matches
+        ],
+        **fields,
+    )
+    sample = Sample(record.key, b"", "image/jpeg", "", status, tuple(m[0] for m in matches))
     return demo.DemoResult(sample, record)
 
 
-def test_result_lines_are_aligned_and_say_who_or_why() -> None:
-    lines = demo.format_results(
-        [
-            _result("matched", [("grace_hopper", 99.94), ("eileen_collins", 91.26)]),
-            _result("no_match", [], faces_detected=2),
-            _result("no_face", []),
-            _result("invalid_image", [], reason="not an image (starts with b'hello')"),
-        ]
-    )
+def test_result_lines_count_and_say_who_or_why() -> None:
+    results = [
+        _result("matched", [("grace_hopper", 99.94), ("eileen_collins", 91.26)]),
+        _result("no_match", [], faces_detected=2),
+        _result("no_face", []),
+        _result("invalid_image", [], reason="not an image (starts with b'hello')", invalid=True),
+    ]
+    width = max(len(result.record.key) for result in results)
+    lines = [
+        demo.Arrival(result, done, len(results), width).line()
+        for done, result in enumerate(results, start=1)
+    ]
     assert lines == [
-        "uploads/matched.jpg        matched        grace_hopper (99.9%), eileen_collins (91.3%)",
-        "uploads/no_match.jpg       no_match       2 faces, nobody known",
-        "uploads/no_face.jpg        no_face        -",
-        "uploads/invalid_image.jpg  invalid_image  not an image (starts with b'hello')",
+        "[1/4] uploads/matched.jpg        matched        grace_hopper (99.9%), eileen_collins (91.3%)",
+        "[2/4] uploads/no_match.jpg       no_match       2 faces, nobody known",
+        "[3/4] uploads/no_face.jpg        no_face        -",
+        "[4/4] uploads/invalid_image.jpg  invalid_image  not an image (starts with b'hello')",
     ]
 
 
 def test_expectations_compare_status_and_labels_in_any_order() -> None:
     result = _result("matched", [("b", 90.0), ("a", 99.0)])
     assert result.as_expected
-    wrong = demo.DemoResult(result.sample, {**result.record, "status": "no_match", "matches": []})
-    assert not wrong.as_expected
+    other = _result("no_match", [], faces_detected=1)
+    assert not demo.DemoResult(result.sample, other.record).as_expected
 
 
 def test_logs_default_to_console_at_warning_unless_asked() -> None:

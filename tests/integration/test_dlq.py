@@ -1,4 +1,5 @@
-"""`worker dlq` and `send_to_dlq` against a moto server over HTTP, through `worker.cli.main`."""
+"""`worker dlq` and `send_to_dlq` against a moto server and LocalStack over HTTP, through
+`worker.cli.main`."""
 
 from __future__ import annotations
 
@@ -10,16 +11,16 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 
-from worker import dlq
-from worker import sqs as sqs_edge
+from worker.aws import sqs as sqs_edge
 from worker.cli import main
+from worker.ops import dlq
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.emulators("moto", "localstack")]
 
 
 @pytest.fixture
-def sqs(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+def sqs(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint)
     return boto3.client("sqs")
 
 
@@ -194,11 +195,12 @@ def test_queue_without_redrive_policy_is_a_configuration_error(
 
 def test_missing_queue_is_a_configuration_error(
     sqs: Any,
-    moto_endpoint: str,
+    aws_endpoint: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("QUEUE_URL", f"{moto_endpoint}/123456789012/does-not-exist")
+    account = boto3.client("sts").get_caller_identity()["Account"]  # moto's, or LocalStack's
+    monkeypatch.setenv("QUEUE_URL", f"{aws_endpoint}/{account}/does-not-exist")
     code, _, err = run(capsys, "list")
     assert code == 2
     assert "does not exist" in err

@@ -341,13 +341,21 @@ def health(env: dict[str, str], max_age: float) -> int:
     ).returncode
 
 
-def test_health_fails_for_a_stuck_poll_loop_and_passes_for_a_running_worker(
-    stack: Stack, start_worker: StartWorker, tmp_path: Path
-) -> None:
+def healthy_worker(
+    start_worker: StartWorker, tmp_path: Path
+) -> tuple[WorkerProcess, dict[str, str]]:
+    """A running worker, and the environment in which `worker health` checks it."""
     heartbeat = tmp_path / "heartbeat"
     worker = start_worker(HEALTH_FILE=str(heartbeat))
     env = {**os.environ, "HEALTH_FILE": str(heartbeat)}
     assert health(env, max_age=5) == 0
+    return worker, env
+
+
+def test_health_fails_for_a_stuck_poll_loop_and_passes_for_a_running_worker(
+    stack: Stack, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    worker, env = healthy_worker(start_worker, tmp_path)
     worker.proc.send_signal(signal.SIGSTOP)  # the poll loop stops turning
     try:
         time.sleep(3.5)
@@ -362,3 +370,14 @@ def test_health_fails_for_a_stuck_poll_loop_and_passes_for_a_running_worker(
     assert health({**os.environ, "HEALTH_FILE": str(stale)}, max_age=90) == 1
     assert health({**os.environ, "HEALTH_FILE": str(tmp_path / "missing")}, max_age=90) == 1
     assert json.dumps(worker.events("worker_started")[0])  # the worker was the real daemon
+
+
+def test_health_fails_when_receives_keep_failing_though_the_loop_turns(
+    stack: Stack, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    worker, env = healthy_worker(start_worker, tmp_path)
+    stack.sqs.delete_queue(QueueUrl=stack.queue_url)  # every receive fails from now on
+    time.sleep(4.5)
+    assert worker.events("receive_failed"), "the loop goes on, receiving in vain"
+    assert worker.proc.poll() is None
+    assert health(env, max_age=3) == 1

@@ -19,8 +19,8 @@ import pytest
 from bench.standin import StandIn
 from tests.fakes.rekognition import ALICE, face_png
 from tests.integration.harness import Stack, WorkerProcess
+from worker.aws.retry import MAX_ATTEMPTS
 from worker.cli import main
-from worker.retry import MAX_ATTEMPTS
 
 pytestmark = pytest.mark.slow
 
@@ -231,3 +231,27 @@ def test_a_second_signal_exits_at_once(
     assert worker.terminate(timeout=10) == 128 + signal.SIGTERM
     assert time.monotonic() - started < 3
     assert worker.events("second_signal_exiting_now"), "the log line is flushed before the exit"
+
+
+def test_a_message_received_during_the_shutdown_goes_straight_back_to_the_queue(
+    stack: Stack, start_worker: StartWorker, fake_rekognition: StandIn
+) -> None:
+    """The stop does not wait for the open long poll; when that poll returns while in-flight work
+    still finishes, what it brought is handed back at once (visibility 0), not kept for the
+    visibility timeout (60 s)."""
+    worker = start_worker(CONCURRENCY="2", POLL_WAIT_SECONDS="20", SHUTDOWN_GRACE_SECONDS="30")
+    fake_rekognition.hold()
+    stack.put("uploads/slow.png", face_png(ALICE))
+    in_flight(fake_rekognition, worker)
+    worker.proc.send_signal(signal.SIGTERM)
+    worker.wait_for_log("shutdown_requested")
+    stack.put("uploads/late.png", b"not an image")  # the open long poll (one slot free) takes it
+    assert worker.wait_for_log("received_after_stop_released")["count"] == 1
+    fake_rekognition.release()
+    assert worker.proc.wait(timeout=30) == 0  # the in-flight upload finished in the grace period
+    assert worker.events("worker_stopped")[0]["released"] == 0
+    (slow,) = stack.published(1)
+    assert slow.record["key"] == "uploads/slow.png"
+    start_worker()  # well within the 60 s visibility timeout
+    (late,) = stack.published(1, timeout=10)
+    assert late.record["key"] == "uploads/late.png"

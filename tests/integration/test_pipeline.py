@@ -1,4 +1,5 @@
-"""The whole path over HTTP: upload → S3 notification → SQS → `worker run` → SNS → subscriber."""
+"""The whole path over HTTP: upload → S3 notification → SQS → `worker run` → SNS → subscriber,
+against moto and against LocalStack."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from tests.fakes.rekognition import ALICE, BOB, CAROL, FakeRekognition, face_png
 from tests.integration.harness import Stack, WorkerProcess
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.emulators("moto", "localstack")]
 
 StartWorker = Callable[..., WorkerProcess]
 
@@ -76,14 +77,19 @@ def test_duplicate_event_publishes_once(
 ) -> None:
     seed_references(stack)
     stack.put("uploads/dup.png", face_png(ALICE))
-    # Capture the real notification, then deliver it a second time.
-    message = stack.sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10)
-    bodies = [m["Body"] for m in message.get("Messages", [])]
-    for m in message.get("Messages", []):
-        stack.sqs.change_message_visibility(
-            QueueUrl=stack.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+    # Capture the real notification, then deliver it a second time. LocalStack, like AWS, sends
+    # it a moment after the PUT (moto during it): wait for it.
+    upload_bodies: list[str] = []
+    deadline = time.monotonic() + 10
+    while not upload_bodies and time.monotonic() < deadline:
+        message = stack.sqs.receive_message(
+            QueueUrl=stack.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
         )
-    upload_bodies = [b for b in bodies if "dup.png" in b]
+        for m in message.get("Messages", []):
+            stack.sqs.change_message_visibility(
+                QueueUrl=stack.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+            )
+        upload_bodies = [m["Body"] for m in message.get("Messages", []) if "dup.png" in m["Body"]]
     assert upload_bodies
     stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=upload_bodies[0])
     worker = start_worker()

@@ -20,13 +20,13 @@ from botocore.awsrequest import AWSResponse
 
 from tests.fakes.rekognition import ALICE, BOB, CAROL, FakeRekognition, face_png
 from tests.integration.harness import Stack
+from tests.records import a_record
 from worker.app import build_pipeline
-from worker.clients import make_clients
-from worker.metrics import Metrics
+from worker.aws.clients import make_clients
 from worker.outcomes import Ack, RetryLater
 from worker.pipeline import Pipeline
-from worker.results import build_record
 from worker.settings import load_settings
+from worker.telemetry.metrics import Metrics
 
 
 @dataclass
@@ -292,17 +292,8 @@ def test_concurrent_takeovers_of_a_dead_writers_record_notify_once(
     seed(h)
     etag = h.put("uploads/crash.png", face_png(ALICE))["ETag"].strip('"')
     # The state a replica leaves when it dies between writing the record and publishing it.
-    record = build_record(
-        bucket=h.stack.bucket,
-        key="uploads/crash.png",
-        version_id=None,
-        etag=etag,
-        faces_detected=1,
-        matches=[],
-        threshold=80,
-        references=2,
-        strategy="compare",
-        duration_ms=5,
+    record = a_record(
+        bucket=h.stack.bucket, key="uploads/crash.png", etag=etag, faces_detected=1, references=2
     )
     h.pipeline.store.write(record, upload_id=etag, sequencer=None, expect_etag=None)
 

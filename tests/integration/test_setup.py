@@ -1,4 +1,5 @@
-"""`worker setup` against a moto server over HTTP: twice, then an upload through the wiring."""
+"""`worker setup` against a moto server and LocalStack over HTTP: twice, then an upload through the
+wiring."""
 
 from __future__ import annotations
 
@@ -17,15 +18,15 @@ import pytest
 
 from worker.cli import main
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.emulators("moto", "localstack")]
 
 
 @pytest.fixture
-def endpoint(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Point boto3 (and so `worker setup`) at the session's moto server."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+def endpoint(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point boto3 (and so `worker setup`) at the session's emulator."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint)
     monkeypatch.setenv("LOG_FORMAT", "console")
-    return moto_endpoint
+    return aws_endpoint
 
 
 @pytest.fixture
@@ -35,6 +36,12 @@ def bucket() -> str:
 
 def _client(service: str, endpoint: str, region: str = "us-east-1") -> Any:
     return boto3.client(service, endpoint_url=endpoint, region_name=region)
+
+
+def account(endpoint: str) -> str:
+    """The emulator's account id (moto: 123456789012, LocalStack: 000000000000)."""
+    found: str = _client("sts", endpoint).get_caller_identity()["Account"]
+    return found
 
 
 def _setup(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, str]:
@@ -126,7 +133,7 @@ def test_setup_twice_creates_then_changes_nothing(
     (statement,) = json.loads(queue["Policy"])["Statement"]
     assert statement["Condition"] == {
         "ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"},
-        "StringEquals": {"aws:SourceAccount": "123456789012"},
+        "StringEquals": {"aws:SourceAccount": account(endpoint)},
     }
     assert before["subscriptions"] == [("email", "ops@example.com")]
 
@@ -229,6 +236,8 @@ def test_output_is_evalable_by_a_shell(endpoint: str, bucket: str, tmp_path: Pat
     assert result.returncode == 0, result.stderr
     name, queue_url, topic_arn, dlq_url = result.stdout.splitlines()
     assert name == bucket
-    assert queue_url.startswith(endpoint)
+    # moto answers with its own endpoint, LocalStack (like AWS) with a per-region SQS host.
+    port = endpoint.rsplit(":", 1)[1]
+    assert queue_url.endswith(f":{port}/{account(endpoint)}/{bucket}-uploads")
     assert topic_arn.startswith("arn:aws:sns:us-east-1:")
-    assert dlq_url.startswith(endpoint)
+    assert dlq_url.endswith(f":{port}/{account(endpoint)}/{bucket}-uploads-dlq")

@@ -1,6 +1,6 @@
 import pytest
 
-from worker.clients import make_client, make_clients
+from worker.aws.clients import USER_AGENT, make_client, make_clients
 
 
 def test_aws_region_alone_is_enough(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -12,7 +12,7 @@ def test_aws_region_alone_is_enough(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_rekognition_and_sns_get_one_botocore_attempt_the_others_standard_retries() -> None:
     clients = make_clients()
-    assert clients.rekognition.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 1}
+    assert clients.rekognition.meta.config.retries == {"mode": "standard", "total_max_attempts": 1}
     assert clients.sns.meta.config.retries == {"mode": "standard", "total_max_attempts": 1}
     assert clients.s3.meta.config.retries == {"mode": "standard", "total_max_attempts": 5}
 
@@ -23,3 +23,10 @@ def test_endpoints_come_from_boto3_variables(monkeypatch: pytest.MonkeyPatch) ->
     clients = make_clients()
     assert clients.s3.meta.endpoint_url == "http://127.0.0.1:4566"
     assert clients.rekognition.meta.endpoint_url == "http://127.0.0.1:9999"
+
+
+def test_every_client_names_the_worker_in_its_user_agent() -> None:
+    clients = make_clients()
+    for client in (clients.s3, clients.sqs, clients.sns, clients.rekognition, clients.s3_leased):
+        assert client.meta.config.user_agent_extra == USER_AGENT
+    assert make_client("sqs").meta.config.user_agent_extra == USER_AGENT

@@ -1,4 +1,4 @@
-"""worker.dlq without AWS: payload limits, descriptions, and redrive's partial failures (a fake SQS)."""
+"""worker.ops.dlq without AWS: payload limits, descriptions, and redrive's partial failures (a fake SQS)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker import dlq
-from worker import sqs as sqs_edge
+from worker.aws import sqs as sqs_edge
 from worker.cli.dlq import format_line
 from worker.errors import ConfigError
+from worker.ops import dlq
 
 
 def _size(body: str, attributes: dict[str, Any]) -> int:

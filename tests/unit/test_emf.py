@@ -7,14 +7,14 @@ import json
 import time
 from typing import Any
 
-from worker.emf import (
+from worker.telemetry.emf import (
     COUNTERS,
     MAX_VALUES_PER_METRIC,
     NAMESPACE,
     EmfExporter,
     build_documents,
 )
-from worker.metrics import Metrics
+from worker.telemetry.metrics import Metrics
 
 
 def directive(document: dict[str, Any]) -> dict[str, Any]:
@@ -133,3 +133,10 @@ def test_the_thread_flushes_periodically_and_close_flushes_the_rest() -> None:
     docs = [json.loads(line) for line in out.getvalue().splitlines()]
     assert sum(d["DLQSends"] for d in docs) == 1
     assert sum(d["DuplicateDeliveries"] for d in docs) == 2
+
+
+def test_every_result_status_has_its_upload_counter() -> None:
+    from worker.results import Status
+    from worker.telemetry.metrics import upload_status_metric
+
+    assert {upload_status_metric(status.value) for status in Status} <= set(COUNTERS)

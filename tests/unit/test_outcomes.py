@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from worker.events import ObjectRef
-from worker.metrics import Metrics
 from worker.outcomes import Ack, DeadLetter, Outcome, Partial, Resend, RetryLater, combine
 from worker.pipeline import Pipeline
 from worker.settings import load_settings
+from worker.telemetry.metrics import Metrics
 
 
 def record(key: str) -> dict[str, Any]:

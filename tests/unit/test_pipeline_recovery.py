@@ -9,12 +9,12 @@ import boto3
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from tests.records import a_record
 from worker.app import build_pipeline
-from worker.clients import make_clients
-from worker.metrics import Metrics
+from worker.aws.clients import make_clients
 from worker.outcomes import Ack
-from worker.results import build_record
 from worker.settings import load_settings
+from worker.telemetry.metrics import Metrics
 
 
 def event(key: str) -> str:
@@ -50,26 +50,17 @@ def test_a_record_written_but_never_published_is_published_once_by_the_next_deli
     pipeline.publish_lease_seconds = 0  # the writer "died" longer ago than the lease
 
     # The state a replica leaves when it dies between writing the record and publishing it.
-    record = build_record(
-        bucket="photos",
-        key="uploads/a b.png",
-        version_id=None,
-        etag=etag.strip('"'),
-        faces_detected=0,
-        matches=[],
-        threshold=80,
-        references=0,
-        strategy="compare",
-        duration_ms=5,
-    )
+    record = a_record(key="uploads/a b.png", etag=etag.strip('"'))
     pipeline.store.write(record, upload_id=etag.strip('"'), sequencer=None, expect_etag=None)
 
     assert pipeline.handle(event("uploads/a b.png")) == Ack(reason="published a pending record")
     messages = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10)["Messages"]
     assert len(messages) == 1
     published = json.loads(json.loads(messages[0]["Body"])["Message"])
-    assert published == pipeline.store.read("uploads/a b.png")  # the claimed record, as stored
-    assert {k: v for k, v in published.items() if k != "notification_id"} == record
+    stored = pipeline.store.read("uploads/a b.png")
+    assert published == stored.to_json()  # the claimed record, as stored
+    assert {k: v for k, v in published.items() if k != "notification_id"} == record.to_json()
+    assert stored.notification_id and stored.notification_id != record.notification_id
     assert pipeline.store.lookup("uploads/a b.png").notified
 
     assert pipeline.handle(event("uploads/a b.png")) == Ack(reason="duplicate")

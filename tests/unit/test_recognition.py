@@ -1,16 +1,13 @@
-import threading
-
 import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 
-from worker import retry
+from worker.aws import retry
 from worker.errors import InvalidImageError, NoFaceError, RetryableError, ThrottledError
-from worker.metrics import Metrics
 from worker.outcomes import retry_delay
 from worker.recognition.client import Rekognition
-from worker.recognition.ratelimit import RateLimiter
+from worker.telemetry.metrics import Metrics
 
 
 def client_error(code: str, status: int = 400) -> ClientError:
@@ -44,35 +41,6 @@ def test_permanent_errors_are_not_retryable() -> None:
         "AccessDeniedException",
     ):
         assert not isinstance(retry.translate(client_error(code)), RetryableError)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.lock = threading.Lock()
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self.lock:
-            self.now += seconds
-
-
-def test_rate_limiter_spaces_calls() -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(rate=5, clock=clock.time, sleep=clock.sleep)
-    for _ in range(10):
-        limiter.acquire()
-    assert clock.now == pytest.approx(9 * 0.2)
-
-
-def test_rate_limiter_allows_a_burst() -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(rate=10, burst=5, clock=clock.time, sleep=clock.sleep)
-    clock.now = 100.0
-    waits = [limiter.acquire() for _ in range(5)]
-    assert waits == [0.0] * 5
 
 
 def test_throttled_calls_are_retried_then_succeed(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -13,7 +14,7 @@ from worker.render import (
     quoted,
     subject,
 )
-from worker.results import build_record
+from worker.results import ResultRecord, build_record
 
 
 def record(key: str = "uploads/party 1.jpg", labels: tuple[str, ...] = ("alice",), faces: int = 1):
@@ -39,7 +40,7 @@ def test_subjects_per_status() -> None:
     assert subject(record()) == "Match: alice (99.2%) in uploads/party 1.jpg"
     assert subject(record(labels=())) == "No match: uploads/party 1.jpg"
     assert subject(record(labels=(), faces=0)) == "No face: uploads/party 1.jpg"
-    rejected = dict(record(labels=(), faces=0), status="invalid_image")
+    rejected = replace(record(labels=(), faces=0), reason="empty object")
     assert subject(rejected) == "Rejected: uploads/party 1.jpg"
     assert (
         subject(record(labels=("alice", "bob"))) == "Match: alice (99.2%) +1 in uploads/party 1.jpg"
@@ -71,8 +72,8 @@ def test_message_structure_and_attributes() -> None:
     pub = publication(rec)
     message = json.loads(pub.message)
     assert set(message) == {"default", "sqs", "email"}
-    assert json.loads(message["sqs"]) == rec
-    assert json.loads(message["default"]) == rec
+    assert json.loads(message["sqs"]) == rec.to_json()
+    assert json.loads(message["default"]) == rec.to_json()
     assert '"alice": 99.2% similar' in message["email"]
     assert pub.subject == subject(rec)
     attributes = pub.attributes
@@ -83,7 +84,7 @@ def test_message_structure_and_attributes() -> None:
 def test_email_for_each_status_names_the_upload() -> None:
     for rec in (record(), record(labels=()), record(labels=(), faces=0)):
         assert "s3://photos/uploads/party 1.jpg" in email_text(rec)
-    rejected = dict(record(labels=(), faces=0), status="invalid_image", reason="empty object")
+    rejected = replace(record(labels=(), faces=0), reason="empty object")
     assert "empty object" in email_text(rejected)
 
 
@@ -99,7 +100,7 @@ def test_huge_match_lists_are_trimmed_to_fit_sns() -> None:
 FORGED = "x.jpg\n\nSECURITY NOTICE: sign in again at https://evil.example\r\u2028\u2029\x85\t\u202e\u2066"
 
 
-def _email_of(rec: dict) -> str:
+def _email_of(rec: ResultRecord) -> str:
     return str(json.loads(publication(rec).message)["email"])
 
 
@@ -108,12 +109,11 @@ def test_user_data_cannot_forge_email_lines(status: str) -> None:
     labels = (FORGED,) if status == "matched" else ()
     rec = record(key="uploads/" + FORGED, labels=labels, faces=0 if status == "no_face" else 1)
     if status == "invalid_image":
-        rec = dict(rec, status=status, reason="Rekognition said:\nSECURITY NOTICE \u202e")
-    clean = record(
-        key="uploads/x.jpg", labels=("x",) if labels else (), faces=rec["faces_detected"]
-    )
+        rec = replace(rec, reason="Rekognition said:\nSECURITY NOTICE \u202e")
+    assert rec.status == status
+    clean = record(key="uploads/x.jpg", labels=("x",) if labels else (), faces=rec.faces_detected)
     if status == "invalid_image":
-        clean = dict(clean, status=status, reason="empty object")
+        clean = replace(clean, reason="empty object")
     for text in (email_text(rec), _email_of(rec)):
         assert text.count("\n") == email_text(clean).count("\n"), text
         assert all(ch.isprintable() or ch == "\n" for ch in text), text
@@ -143,12 +143,15 @@ def _total_bytes(pub: Publication) -> int:
     return size
 
 
-def _many(count: int) -> dict:
+def _many(count: int) -> ResultRecord:
     labels = tuple(f"{i:03d}-" + "l" * 36 for i in range(count))  # 40 characters each
     rec = record(key="uploads/" + "k" * 1000, labels=labels)
-    for match in rec["matches"]:
-        match["reference_key"] = f"references/{match['label']}/portrait.jpg"
-    return rec
+    return replace(
+        rec,
+        matches=tuple(
+            replace(m, reference_key=f"references/{m.label}/portrait.jpg") for m in rec.matches
+        ),
+    )
 
 
 def test_total_size_counts_the_attributes_too() -> None:
@@ -159,7 +162,7 @@ def test_total_size_counts_the_attributes_too() -> None:
 
 def test_the_labels_attribute_is_trimmed_with_the_record() -> None:
     rec = _many(520)
-    whole = render._publication(rec, subject(rec), len(rec["matches"]))
+    whole = render._publication(rec, subject(rec), len(rec.matches))
     attribute_bytes = whole.size() - len(whole.subject) - len(whole.message.encode())
     assert whole.size() - attribute_bytes < MAX_PUBLISH_BYTES < whole.size()  # attributes tip it
     pub = publication(rec)
@@ -167,7 +170,7 @@ def test_the_labels_attribute_is_trimmed_with_the_record() -> None:
     sent = json.loads(json.loads(pub.message)["sqs"])
     assert sent["matches_truncated"] is True
     assert 0 < len(sent["matches"]) < 520
-    assert sent["matches"] == rec["matches"][: len(sent["matches"])]
+    assert sent["matches"] == [m.to_json() for m in rec.matches[: len(sent["matches"])]]
     assert json.loads(pub.attributes["labels"]["StringValue"]) == [
         m["label"] for m in sent["matches"]
     ]
@@ -178,6 +181,6 @@ def test_the_labels_attribute_is_trimmed_with_the_record() -> None:
 def test_a_record_that_fits_is_sent_whole() -> None:
     rec = record(labels=tuple(f"person-{i}" for i in range(100)))
     pub = publication(rec)
-    assert json.loads(json.loads(pub.message)["sqs"]) == rec
+    assert json.loads(json.loads(pub.message)["sqs"]) == rec.to_json()
     assert len(json.loads(pub.attributes["labels"]["StringValue"])) == 100
     assert "and 50 more" in json.loads(pub.message)["email"]

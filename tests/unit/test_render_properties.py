@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from worker.faces import Box, Candidate
 from worker.render import MAX_PUBLISH_BYTES, MAX_SUBJECT_CHARS, Publication, publication, quoted
-from worker.results import build_record
+from worker.results import ResultRecord, build_record
 
 keys = st.text(min_size=1, max_size=1016).filter(
     lambda k: len(k.encode("utf-8", "surrogatepass")) <= 1016
@@ -17,7 +17,7 @@ labels = st.lists(st.text(min_size=1, max_size=300), max_size=30, unique=True)
 costly = st.sampled_from(['"', "\\", "\x01", "\n", "\u202e", "é", "日", "😀", "l"])
 
 
-def make_record(key: str, names: list[str], faces: int, reference: str = "{}.jpg") -> dict:
+def make_record(key: str, names: list[str], faces: int, reference: str = "{}.jpg") -> ResultRecord:
     matches = [
         Candidate(
             name, "references/" + reference.format(name), 99.0 - i * 1e-3, Box(0.1, 0.1, 0.2, 0.2)
@@ -38,7 +38,7 @@ def make_record(key: str, names: list[str], faces: int, reference: str = "{}.jpg
     )
 
 
-def check(record: dict, pub: Publication) -> None:
+def check(record: ResultRecord, pub: Publication) -> None:
     """Valid for SNS, and what was sent is the record, or its best matches marked as cut."""
     assert 0 < len(pub.subject) <= MAX_SUBJECT_CHARS
     assert all(" " <= ch <= "~" for ch in pub.subject)
@@ -51,16 +51,17 @@ def check(record: dict, pub: Publication) -> None:
     sent = json.loads(message["sqs"])
     kept = len(sent["matches"])
     truncated = sent.pop("matches_truncated", False)
-    assert kept < len(record["matches"]) if truncated else kept == len(record["matches"])
-    assert sent == dict(record, matches=record["matches"][:kept])
+    assert kept < len(record.matches) if truncated else kept == len(record.matches)
+    doc = record.to_json()
+    assert sent == dict(doc, matches=doc["matches"][:kept])
     assert json.loads(pub.attributes["labels"]["StringValue"]) == [
         m["label"] for m in sent["matches"]
     ]
     assert pub.attributes["labels"]["StringValue"].isascii()
-    assert pub.attributes["status"]["StringValue"] == record["status"]
+    assert pub.attributes["status"]["StringValue"] == record.status
     email = message["email"]
     assert all(ch.isprintable() or ch == "\n" for ch in email)
-    assert quoted(f"s3://photos/{record['key']}") in email
+    assert quoted(f"s3://photos/{record.key}") in email
 
 
 @settings(max_examples=200, deadline=None)

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from worker import sqs as sqs_edge
+from worker.aws import sqs as sqs_edge
 from worker.outcomes import Ack, DeadLetter, Outcome, Partial, Resend, RetryLater
 from worker.runner import Runner, RunnerConfig
 

@@ -7,8 +7,8 @@ import io
 import pytest
 from PIL import Image, UnidentifiedImageError
 
-from worker import samples
-from worker.samples import (
+from worker.local import samples
+from worker.local.samples import (
     EILEEN,
     GRACE,
     SamplesUnavailable,
@@ -52,7 +52,13 @@ def test_uploads_cover_every_status_the_demo_shows(sample_set: samples.SampleSet
     }
     assert expected["uploads/astronaut-crop.jpg"] == ("matched", (EILEEN,))
     assert expected["uploads/both-side-by-side.jpg"] == ("matched", (EILEEN, GRACE))
-    assert {status for status, _ in expected.values()} == {"matched", "no_face", "invalid_image"}
+    assert expected["uploads/stranger.jpg"] == ("no_match", ())
+    assert {status for status, _ in expected.values()} == {
+        "matched",
+        "no_match",
+        "no_face",
+        "invalid_image",
+    }
 
 
 def test_image_uploads_are_jpegs_of_the_derived_sizes(sample_set: samples.SampleSet) -> None:
@@ -69,6 +75,7 @@ def test_image_uploads_are_jpegs_of_the_derived_sizes(sample_set: samples.Sample
     tilted = sizes["uploads/grace-hopper-tilted.jpg"]
     assert tilted[0] > 512 and tilted[1] > 600  # the canvas grows, nothing is cut
     assert sizes["uploads/both-side-by-side.jpg"] == (512 + 437, 512)  # Hopper scaled to 512 high
+    assert sizes["uploads/stranger.jpg"] == (200, 200)  # a 25 x 25 LFW face, 8 times larger
 
 
 def test_the_file_that_is_not_an_image_is_not_one(sample_set: samples.SampleSet) -> None:

@@ -10,9 +10,9 @@ import json
 import sys
 from typing import Any
 
-from worker import dlq
-from worker.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, start
-from worker.clients import make_client
+from worker.aws.clients import make_client
+from worker.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, positive_int, printable, start
+from worker.ops import dlq
 from worker.settings import Settings
 
 _FINDING_THE_DLQ = (
@@ -20,16 +20,6 @@ _FINDING_THE_DLQ = (
     "redrive policy. Only those two settings are read; AWS endpoints and credentials come from "
     "boto3's own variables."
 )
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
 
 
 def register(sub: Any) -> None:
@@ -60,7 +50,7 @@ def register(sub: Any) -> None:
     )
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.add_argument(
-        "--limit", type=_positive, metavar="N", help="show at most N messages (default: all)"
+        "--limit", type=positive_int, metavar="N", help="show at most N messages (default: all)"
     )
     listing.set_defaults(handler=handle_list)
 
@@ -76,7 +66,7 @@ def register(sub: Any) -> None:
         ),
     )
     moving.add_argument(
-        "--limit", type=_positive, metavar="N", help="move at most N messages (default: all)"
+        "--limit", type=positive_int, metavar="N", help="move at most N messages (default: all)"
     )
     moving.set_defaults(handler=handle_redrive)
 
@@ -132,13 +122,7 @@ def format_line(letter: dlq.DeadLetter) -> str:
         letter.error_message,
         objects,
     ]
-    return "\t".join(_printable(field) for field in fields)
-
-
-def _printable(text: str) -> str:
-    return "".join(
-        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
-    )
+    return "\t".join(printable(field) for field in fields)
 
 
 def handle_redrive(args: argparse.Namespace) -> int:

@@ -2,6 +2,10 @@
 behind the Rekognition API) on one loopback endpoint, in the foreground.
 
 Prints the ``export`` lines first (flushed), then serves until SIGINT or SIGTERM and exits 0.
+
+``--services rekognition`` serves the local face engine alone, beside any S3: it reads
+``S3Object`` images through the S3 the environment points at (``AWS_ENDPOINT_URL_S3`` or
+``AWS_ENDPOINT_URL``, e.g. LocalStack) and prints only ``AWS_ENDPOINT_URL_REKOGNITION``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from worker.cli.common import EXIT_FAILED, EXIT_OK, export_lines, start
 
 # LocalStack's edge port: the endpoint is stable across runs unless --port says otherwise.
 DEFAULT_PORT = 4566
+SERVICES = ("all", "rekognition")
 
 
 def register(sub: Any) -> None:
@@ -38,13 +43,23 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)"
     )
+    parser.add_argument(
+        "--services",
+        choices=SERVICES,
+        default="all",
+        help=(
+            "all (default): moto's S3, SQS, SNS, … and the face engine; rekognition: the face "
+            "engine alone, reading S3Object images from the S3 that AWS_ENDPOINT_URL_S3 / "
+            "AWS_ENDPOINT_URL (or AWS itself) provide"
+        ),
+    )
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    start()
+    start(log_level="INFO")
     try:
-        from worker.engine.server import EmbeddedAWS  # noqa: PLC0415 - needs the local extra
+        from worker.local.engine.server import EmbeddedAWS  # noqa: PLC0415 - needs the local extra
     except ImportError as exc:
         print(
             f"worker embedded: needs the 'local' extra (pip install 'face-match-worker[local]'): {exc}",
@@ -57,7 +72,9 @@ def handle(args: argparse.Namespace) -> int:
         stopping.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    aws = EmbeddedAWS(port=args.port, host=args.host)
+    aws = EmbeddedAWS(
+        port=args.port, host=args.host, rekognition_only=args.services == "rekognition"
+    )
     try:
         try:
             aws.start()

@@ -1,4 +1,4 @@
-"""`worker health` — the container health check: is the poll loop still turning?"""
+"""`worker health` — the container health check: is the poll loop still receiving?"""
 
 from __future__ import annotations
 
@@ -11,18 +11,25 @@ from typing import Any
 from worker.cli.common import EXIT_FAILED, EXIT_OK
 from worker.settings import load_settings
 
-# The poll loop touches the file at least once per long poll (≤ 20 s) or per second while busy.
+# `worker run` touches the file after every receive that succeeded (at least once per long poll,
+# ≤ 20 s) and every second while every slot is busy; a failing receive takes up to the 35 s read
+# timeout before the next try.
 DEFAULT_MAX_AGE_SECONDS = 90.0
 
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "health",
-        help="exit 0 when the local `worker run` poll loop is alive (container health check)",
+        help="exit 0 when the local `worker run` is receiving from its queue (container health check)",
         description=(
-            "Checks the heartbeat file that `worker run` touches on every turn of its poll loop "
-            "(HEALTH_FILE, default /tmp/face-match-worker.heartbeat). Exit 0 when it is fresh, "
-            "1 when it is missing or older than --max-age seconds (the loop is stuck or dead)."
+            "Checks the heartbeat file of `worker run` (HEALTH_FILE, default "
+            "/tmp/face-match-worker.heartbeat), which it touches at start, after every receive "
+            "from QUEUE_URL that succeeded (at least once per POLL_WAIT_SECONDS when idle) and "
+            "every second while all its CONCURRENCY slots are busy — never after a failed "
+            "receive. Exit 0 when the file is fresh; 1 when it is missing or older than "
+            "--max-age seconds: the loop is stuck or dead, or receives have been failing that "
+            "long (queue deleted, credentials expired or revoked, SQS unreachable: see the "
+            "worker's receive_failed log lines). Reads no AWS."
         ),
     )
     parser.add_argument(

@@ -1,4 +1,5 @@
-"""`worker references list|sync` — the reference set as the worker sees it, and the collection."""
+"""`worker references list|sync|add|remove` — the reference set as the worker sees it, the
+collection, and the photos themselves (add/remove: :mod:`worker.cli.reference_files`)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,18 @@ import json
 from typing import Any
 
 from worker.app import build_matching
+from worker.aws.clients import make_clients
+from worker.cli import reference_files
 from worker.cli.common import EXIT_OK, start
-from worker.clients import make_clients
-from worker.errors import PermanentError
-from worker.metrics import Metrics
+from worker.errors import NotFoundError
 from worker.recognition.collection import external_id
+from worker.telemetry.metrics import Metrics
 
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "references",
-        help="list the reference faces, or sync the Rekognition collection with the bucket",
+        help="list, add or remove reference faces; sync the Rekognition collection",
         description=(
             "Reference photos live under REFERENCE_PREFIX in BUCKET_NAME: "
             "references/<label>.<ext> or references/<label>/<any>.<ext> (JPEG or PNG)."
@@ -44,6 +46,7 @@ def register(sub: Any) -> None:
         ),
     )
     sync.set_defaults(handler=handle_sync)
+    reference_files.register_actions(verbs)
 
 
 def handle_list(args: argparse.Namespace) -> int:
@@ -52,9 +55,7 @@ def handle_list(args: argparse.Namespace) -> int:
     refs = matching.references.get()
     try:
         faces = matching.collection.indexed_faces()
-    except PermanentError as exc:
-        if exc.code != "ResourceNotFoundException":
-            raise
+    except NotFoundError:  # no collection yet
         faces = {}
     for ref in refs:
         face_id = faces.get(external_id(ref))

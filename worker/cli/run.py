@@ -9,14 +9,10 @@ import threading
 from typing import Any
 
 from worker.app import build_pipeline, build_runner
+from worker.aws.clients import make_clients
 from worker.cli.common import EXIT_OK, start
-from worker.clients import make_clients
-from worker.dlq import max_receive_count, resolve_dlq_url
-from worker.errors import ConfigError
-from worker.logs import get_logger
-from worker.metrics import Metrics
-
-log = get_logger(__name__)
+from worker.ops import readiness
+from worker.telemetry.metrics import Metrics
 
 
 def register(sub: Any) -> None:
@@ -27,28 +23,25 @@ def register(sub: Any) -> None:
             "The daemon: long-polls QUEUE_URL, matches each upload's faces against the references "
             "under REFERENCE_PREFIX, writes results/<key>.json and publishes one SNS message per "
             "upload. Messages it can never process go to the dead-letter queue (DLQ_URL, or the "
-            "queue's redrive target). SIGTERM/SIGINT: stop receiving, finish or release in-flight "
-            "messages within SHUTDOWN_GRACE_SECONDS (25), exit 0. Needs BUCKET_NAME, "
-            "SNS_TOPIC_ARN and QUEUE_URL."
+            "queue's redrive target). Before the first poll it checks the queue, the dead-letter "
+            "queue, the bucket and the topic (one call each) and exits 2 with one line per one "
+            "that is missing or refused. SIGTERM/SIGINT: stop receiving at once, finish or "
+            "release in-flight messages within SHUTDOWN_GRACE_SECONDS (25), exit 0; a second "
+            "signal exits at once (130/143). Needs BUCKET_NAME, SNS_TOPIC_ARN and QUEUE_URL."
         ),
     )
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    settings = start("bucket_name", "sns_topic_arn", "queue_url")
+    settings = start("bucket_name", "sns_topic_arn", "queue_url", log_level="INFO")
     clients = make_clients()
-    try:
-        dlq_url: str | None = resolve_dlq_url(
-            clients.sqs, dlq_url=settings.dlq_url, queue_url=settings.queue_url
-        )
-    except ConfigError as exc:
-        dlq_url = None
-        log.warning("no_dead_letter_queue", problem="; ".join(exc.problems))
-    receives = max_receive_count(clients.sqs, str(settings.queue_url))
+    ready = readiness.check(settings, clients)  # one line per missing or refused resource: exit 2
     metrics = Metrics()
     pipeline = build_pipeline(settings, clients, metrics)
-    runner = build_runner(settings, clients, pipeline, dlq_url, max_receive_count=receives)
+    runner = build_runner(
+        settings, clients, pipeline, ready.dlq_url, max_receive_count=ready.max_receive_count
+    )
     runner.install_signal_handlers()
     released = runner.run()
     sys.stdout.flush()

@@ -1,20 +1,19 @@
-"""`worker setup` — the tutorial's manual wiring as one idempotent command (worker.provision)."""
+"""`worker setup` — the tutorial's manual wiring as one idempotent command (worker.ops.provision)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import NoRegionError
-
+from worker.aws.clients import make_client
 from worker.cli.common import EXIT_OK, export_lines, start
-from worker.clients import make_client
-from worker.errors import ConfigError
-from worker.logs import get_logger
-from worker.provision import provision
-from worker.wiring import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS, plan
+from worker.ops.provision import provision
+from worker.ops.wiring import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS, plan
+from worker.telemetry.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -79,6 +78,11 @@ def register(sub: Any) -> None:
         metavar="SECONDS",
         help=f"queue visibility timeout (default {VISIBILITY_TIMEOUT_SECONDS})",
     )
+    parser.add_argument(
+        "--policy-file",
+        metavar="PATH",
+        help="also write the IAM policy `worker run` needs on these resources to PATH (JSON)",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -101,15 +105,9 @@ def handle(args: argparse.Namespace) -> int:
         result_prefix=settings.result_prefix,
         max_receive_count=args.max_receive_count,
         visibility_timeout_seconds=args.visibility_timeout,
+        collection_id=settings.collection_id,
     )
-    try:
-        sqs = make_client("sqs")
-    except NoRegionError:
-        raise ConfigError(
-            [
-                "AWS_REGION: no AWS region configured (set AWS_REGION / AWS_DEFAULT_REGION or a profile)"
-            ]
-        ) from None
+    sqs = make_client("sqs")  # no region: one line, exit 2 (worker.cli.report)
     # The queue's region: S3 sends notifications only to a queue in the bucket's region.
     region = str(sqs.meta.region_name)
     done = provision(
@@ -126,6 +124,9 @@ def handle(args: argparse.Namespace) -> int:
         bucket=done.bucket,
         queue_url=done.queue_url,
     )
+    if args.policy_file:
+        Path(args.policy_file).write_text(json.dumps(done.worker_policy, indent=2) + "\n")
+        log.info("worker_policy_written", path=args.policy_file)
     sys.stdout.write(export_lines(done.exports()))
     sys.stdout.flush()
     return EXIT_OK

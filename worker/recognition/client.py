@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from tenacity import RetryCallState
 
+from worker.aws.errors import translate
+from worker.aws.retry import with_retries
 from worker.errors import InvalidImageError, NoFaceError, ThrottledError
 from worker.faces import Box
-from worker.logs import get_logger
-from worker.metrics import Metric, Metrics
-from worker.recognition.ratelimit import RateLimiter, Unlimited
-from worker.retry import translate, with_retries
+from worker.recognition.ratelimit import QuotaLimiter, Slot
+from worker.telemetry.logs import get_logger
+from worker.telemetry.metrics import Metric, Metrics
 
 if TYPE_CHECKING:
     from mypy_boto3_rekognition import RekognitionClient
@@ -31,10 +33,14 @@ class Rekognition:
         metrics: Metrics | None = None,
     ) -> None:
         self._client = client
-        self._limiter: RateLimiter | Unlimited = (
-            RateLimiter(max_tps, burst=max(1, int(max_tps))) if max_tps else Unlimited()
-        )
+        # REKOGNITION_MAX_TPS, or learned from the service's throttles when unset.
+        self._limiter = QuotaLimiter(max_tps)
         self._metrics = metrics or Metrics()
+        # The slot of the call this thread is making: the limiter counts it from when it leaves.
+        self._current = threading.local()
+        client.meta.events.register_last(
+            "before-send.rekognition", self._on_send, unique_id=f"quota-limiter-{id(self)}"
+        )
 
     def detect_faces(self, image: Image) -> list[Box]:
         """Boxes of every face Rekognition finds in ``image`` (default attributes)."""
@@ -69,17 +75,31 @@ class Rekognition:
         method = getattr(self._client, operation)
 
         def once() -> Any:
-            self._limiter.acquire()
+            slot = self._limiter.acquire()
             self._metrics.incr(Metric.REKOGNITION_CALLS)
+            self._current.slot = slot
             try:
                 return method(**params)
             except Exception as exc:
                 error = translate(exc)
                 if isinstance(error, ThrottledError):
                     self._metrics.incr(Metric.REKOGNITION_THROTTLES)
+                    self._throttled(slot)
                 raise error from exc
+            finally:
+                self._current.slot = None
 
         return with_retries(once, on_retry=self._on_retry)
+
+    def _on_send(self, **_: Any) -> None:
+        slot: Slot | None = getattr(self._current, "slot", None)
+        if slot is not None:
+            self._limiter.sent(slot)
+
+    def _throttled(self, slot: Slot) -> None:
+        limit = self._limiter.throttled(slot)
+        if limit is not None:
+            log.warning("rekognition_quota_learned", calls_per_second=limit)
 
     def _on_retry(self, state: RetryCallState) -> None:
         self._metrics.incr(Metric.REKOGNITION_RETRIES)

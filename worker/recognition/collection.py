@@ -17,13 +17,13 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from worker.errors import PermanentError
+from worker.errors import AlreadyExistsError, NoFaceError, NotFoundError, PermanentError
 from worker.faces import Box, Candidate, Reference
-from worker.logs import get_logger
 from worker.recognition.client import Image, Rekognition
 from worker.recognition.crops import crop_face
 from worker.recognition.strategy import Begun, Search, StrategyResult
 from worker.references import ReferenceCache
+from worker.telemetry.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -79,15 +79,12 @@ class Collection:
     def ensure(self) -> None:
         try:
             self._rek.call("describe_collection", CollectionId=self.collection_id)
-        except PermanentError as exc:
-            if exc.code != "ResourceNotFoundException":
-                raise
+        except NotFoundError:
             try:
                 self._rek.call("create_collection", CollectionId=self.collection_id)
                 log.info("collection_created", collection_id=self.collection_id)
-            except PermanentError as again:
-                if again.code != "ResourceAlreadyExistsException":
-                    raise
+            except AlreadyExistsError:
+                pass  # another replica created it meanwhile
 
     def faces(self) -> list[IndexedFace]:
         found: list[IndexedFace] = []
@@ -263,10 +260,8 @@ class CollectionStrategy:
     def _search(self, image: Image, threshold: float) -> Search:
         try:
             return self._collection.search(image, threshold)
-        except PermanentError as exc:
-            if exc.code == "InvalidParameterException":  # no usable face in what was sent
-                return None, []
-            raise
+        except NoFaceError:  # no usable face in what was sent
+            return None, []
 
 
 def _closest(faces: list[Box], target: Box) -> Box:

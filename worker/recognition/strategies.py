@@ -28,12 +28,12 @@ from worker.errors import (
     UnreadableObjectError,
 )
 from worker.faces import Box
-from worker.logs import get_logger
 from worker.recognition.client import Image
 from worker.recognition.collection import CollectionStrategy
 from worker.recognition.compare import CompareStrategy
 from worker.recognition.strategy import Begun, StrategyResult
 from worker.references import ReferenceCache
+from worker.telemetry.logs import get_logger
 
 log = get_logger(__name__)
 T = TypeVar("T")

@@ -237,6 +237,10 @@ variable "task_cpu" {
   }
 }
 
+# Sized from `python -m bench.decode_memory` (2026-11-27, 2 cores, 24 GiB): one worker at
+# CONCURRENCY=8 with four hostile conversions in flight peaked at 371 MB RSS (at the decode caps of
+# worker/images.py; 5.4 GB before them). 1024 MiB, the least Fargate pairs with 512 CPU units, also
+# holds the downloads in flight (up to CONCURRENCY x MAX_OBJECT_BYTES, 8 x 50 MB).
 variable "task_memory" {
   description = "Fargate task memory in MiB; must be a combination Fargate accepts for task_cpu."
   type        = number

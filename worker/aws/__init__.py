@@ -1,0 +1,1 @@
+"""The AWS edge: clients, error translation, retry policy, SQS limits and batching."""

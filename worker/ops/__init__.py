@@ -1,0 +1,1 @@
+"""Operator tools: the dead-letter queue, `worker setup` (plan and provisioning)."""
