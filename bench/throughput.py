@@ -493,7 +493,7 @@ class Bench:
     moto: tuple[str, int]
     workdir: Path
     limiters: tuple[str, ...]
-    summary: list[tuple[str, str, bool]] = field(default_factory=list)
+    summary: list[tuple[str, str, bool | None]] = field(default_factory=list)  # None: no goal
 
     def quota_run(self, name: str, limiter: str, **options: Any) -> Run:
         defaults: dict[str, Any] = {
@@ -600,11 +600,11 @@ def scenario_scaling(bench: Bench) -> None:
         bench.summary.append(
             (
                 f"scaling, {kind} ({latency_s * 1000:.0f} ms, CONCURRENCY=1, "
-                f"{per_replica} uploads per replica): 4 replicas ≥ 3.8 x one"
-                + ("" if goal else " (shown beside the goal)"),
+                f"{per_replica} uploads per replica)"
+                + (": 4 replicas ≥ 3.8 x one" if goal else ", 4 replicas against one"),
                 f"{rates[4] / rates[1]:.3f} x ({figures} uploads/s for "
                 f"{'/'.join(map(str, counts))} replicas)",
-                rates[4] / rates[1] >= 3.8 or not goal,
+                rates[4] / rates[1] >= 3.8 if goal else None,
             )
         )
 
@@ -688,7 +688,8 @@ def main(argv: list[str]) -> int:
             SCENARIOS[name](bench)
     print("\nsummary (issue 15 goals)")
     for goal, measured, met in bench.summary:
-        print(f"  [{'met' if met else 'SHORT'}] {goal}\n         {measured}")
+        verdict = "shown" if met is None else "met" if met else "SHORT"
+        print(f"  [{verdict}] {goal}\n         {measured}")
     return 0
 
 
