@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 
 from tests.record_schema import validate_record
+from worker.cli import main
 
 REGION = "us-east-1"
 
@@ -264,3 +266,14 @@ class WorkerProcess:
             self.proc.kill()
             self.proc.wait()
         self._log.close()
+
+
+def dlq_cli(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
+) -> tuple[int, str]:
+    """``worker dlq ARGV`` in this process against ``stack``: (exit code, stdout)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", stack.endpoint)
+    monkeypatch.setenv("QUEUE_URL", stack.queue_url)
+    capsys.readouterr()
+    code = main(["dlq", *argv])
+    return code, capsys.readouterr().out

@@ -16,8 +16,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from tests.fakes.rekognition import ALICE, BOB, FakeRekognition, face_png, find_faces
-from tests.integration.harness import Published, Stack, WorkerProcess
-from worker.cli import main
+from tests.integration.harness import Published, Stack, WorkerProcess, dlq_cli
 from worker.results import result_key
 
 pytestmark = pytest.mark.slow
@@ -217,16 +216,6 @@ def hostile_messages(bucket: str) -> dict[str, tuple[str, str]]:
         "huge junk": ("x" * (250 * 1024), "not JSON"),
         "control characters": ("\x01\x02 \ufffe junk", "not JSON"),
     }
-
-
-def dlq_cli(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
-) -> tuple[int, str]:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", stack.endpoint)
-    monkeypatch.setenv("QUEUE_URL", stack.queue_url)
-    capsys.readouterr()
-    code = main(["dlq", *argv])
-    return code, capsys.readouterr().out
 
 
 def test_hostile_messages_are_dead_lettered_with_reasons_and_redrive_brings_them_back(

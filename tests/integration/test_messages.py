@@ -18,9 +18,8 @@ import pytest
 
 from bench.standin import StandIn
 from tests.fakes.rekognition import ALICE, face_png
-from tests.integration.harness import Stack, WorkerProcess
+from tests.integration.harness import Stack, WorkerProcess, dlq_cli
 from worker.aws.retry import MAX_ATTEMPTS
-from worker.cli import main
 
 pytestmark = pytest.mark.slow
 
@@ -82,16 +81,6 @@ def take_all(stack: Stack, url: str, count: int, timeout: float = 20.0) -> list[
             stack.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     assert len(found) == count, f"expected {count} messages on {url}, got {list(found.values())}"
     return list(found.values())
-
-
-def dlq_cli(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
-) -> tuple[int, str]:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", stack.endpoint)
-    monkeypatch.setenv("QUEUE_URL", stack.queue_url)
-    capsys.readouterr()
-    code = main(["dlq", *argv])
-    return code, capsys.readouterr().out
 
 
 def in_flight(fake: StandIn, worker: WorkerProcess, timeout: float = 20.0) -> None:

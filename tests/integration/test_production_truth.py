@@ -41,6 +41,9 @@ class Harness:
         )
         return answer
 
+    def delete(self, key: str) -> None:
+        self.stack.s3.delete_object(Bucket=self.stack.bucket, Key=key)
+
     def event(self, key: str, *, etag: str | None = None, version: str | None = None) -> str:
         obj: dict[str, Any] = {"key": key}
         if etag:
@@ -121,10 +124,7 @@ def test_an_upload_deleted_between_detect_and_compare_blames_no_reference(
     h = make()
     seed(h)
     h.put("uploads/gone.png", face_png(ALICE))
-    h.fake.before_call = once(
-        "CompareFaces",
-        lambda: h.stack.s3.delete_object(Bucket=h.stack.bucket, Key="uploads/gone.png"),
-    )
+    h.fake.before_call = once("CompareFaces", lambda: h.delete("uploads/gone.png"))
 
     assert h.handle("uploads/gone.png") == Ack(reason="object gone")
     assert h.record("uploads/gone.png") is None
@@ -223,10 +223,7 @@ def test_an_upload_rekognition_cannot_read_because_it_is_gone_is_acknowledged(
     h = make()
     seed(h)
     h.put("uploads/gone.png", face_png(ALICE))
-    h.fake.before_call = once(
-        "DetectFaces",
-        lambda: h.stack.s3.delete_object(Bucket=h.stack.bucket, Key="uploads/gone.png"),
-    )
+    h.fake.before_call = once("DetectFaces", lambda: h.delete("uploads/gone.png"))
     assert h.handle("uploads/gone.png") == Ack(reason="object gone")
     assert h.published() == []
 
