@@ -135,7 +135,10 @@ class Runner:
         self._stop_at: float | None = None
         self._lock = threading.Lock()
         self._inflight: dict[str, InFlight] = {}
+        # A slot is one upload being computed: taken by the poller at dispatch, given back as soon
+        # as the handler returns, so the next receive does not wait for the batched delete.
         self._slots = threading.Semaphore(config.concurrency)
+        self._computing = 0  # guarded by ``_lock``
         self._acks: queue.Queue[tuple[InFlight, Outcome, str] | None] = queue.Queue()
         self._executor = ThreadPoolExecutor(config.concurrency, thread_name_prefix="upload")
         # When the poller's open receive ends (monotonic), None between receives; guarded by
@@ -271,13 +274,14 @@ class Runner:
                 return 0
         self._slots.release()
         with self._lock:
-            return max(self._cfg.concurrency - len(self._inflight), 0)
+            return max(self._cfg.concurrency - self._computing, 0)
 
     def _dispatch(self, message: MessageTypeDef) -> None:
         """Hand one message to a worker thread. Called with ``_lock`` held, for at most as many
         messages as :meth:`_free_slots` found free: only the poller takes slots, so this never
         blocks."""
         self._slots.acquire()
+        self._computing += 1
         item = InFlight(
             message_id=message["MessageId"],
             receipt_handle=message["ReceiptHandle"],
@@ -294,6 +298,9 @@ class Runner:
         except Exception as exc:  # a bug: keep the message, the redrive policy takes over
             log.exception("handler_crashed")
             outcome = RetryLater(reason=f"unexpected {type(exc).__name__}: {exc}")
+        with self._lock:
+            self._computing -= 1
+        self._slots.release()
         self._acks.put((item, outcome, body))
         return outcome
 
@@ -305,7 +312,10 @@ class Runner:
             if first is None:
                 return
             batch = [first]
-            deadline = time.monotonic() + ACK_LINGER_SECONDS
+            # Lingering only pays while other uploads are being computed: their acks may join.
+            with self._lock:
+                linger = ACK_LINGER_SECONDS if self._computing else 0.0
+            deadline = time.monotonic() + linger
             while len(batch) < sqs_edge.MAX_BATCH and (left := deadline - time.monotonic()) > 0:
                 try:
                     nxt = self._acks.get(timeout=left)
@@ -467,8 +477,7 @@ class Runner:
     def _finish(self, items: Iterable[InFlight]) -> None:
         with self._lock:
             for item in items:
-                if self._inflight.pop(item.message_id, None) is not None:
-                    self._slots.release()
+                self._inflight.pop(item.message_id, None)
 
     # ------------------------------------------------------------------ heartbeat & health
 

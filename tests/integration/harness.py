@@ -22,6 +22,8 @@ import pytest
 
 from tests.record_schema import validate_record
 from worker.cli import main
+from worker.ops.provision import provision
+from worker.ops.wiring import plan
 
 REGION = "us-east-1"
 
@@ -69,53 +71,33 @@ class Stack:
 
     @classmethod
     def create(cls, endpoint: str, max_receive_count: int = 5) -> Stack:
+        """The contract's resources as `worker setup` makes them (``provision(plan(...))``: queue,
+        DLQ and redrive policy, queue policy, both notifications, topic), plus a results queue
+        subscribed to the topic, which is how these tests read what an e-mail reader would get."""
         s3, sqs, sns = (client(name, endpoint) for name in ("s3", "sqs", "sns"))
         name = f"t{uuid.uuid4().hex[:12]}"
-        s3.create_bucket(Bucket=name)
-        dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        queue_url = sqs.create_queue(
-            QueueName=name,
-            Attributes={
-                "VisibilityTimeout": "30",
-                "RedrivePolicy": json.dumps(
-                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
-                ),
-            },
-        )["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        s3.put_bucket_notification_configuration(
-            Bucket=name,
-            NotificationConfiguration={
-                "QueueConfigurations": [
-                    {
-                        "QueueArn": queue_arn,
-                        "Events": ["s3:ObjectCreated:*"],
-                        "Filter": {
-                            "Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}
-                        },
-                    },
-                    {
-                        "QueueArn": queue_arn,
-                        "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
-                        "Filter": {
-                            "Key": {"FilterRules": [{"Name": "prefix", "Value": "references/"}]}
-                        },
-                    },
-                ]
-            },
+        made = provision(
+            plan(
+                name,
+                queue_name=name,
+                topic_name=name,
+                max_receive_count=max_receive_count,
+                visibility_timeout_seconds=30,
+            ),
+            s3=s3,
+            sqs=sqs,
+            sns=sns,
+            sts=client("sts", endpoint),
+            region=REGION,
         )
-        topic_arn = sns.create_topic(Name=name)["TopicArn"]
         results_url = sqs.create_queue(QueueName=f"{name}-results")["QueueUrl"]
         results_arn = sqs.get_queue_attributes(QueueUrl=results_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
-        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=results_arn)
-        return cls(endpoint, name, queue_url, dlq_url, topic_arn, results_url, s3, sqs, sns)
+        sns.subscribe(TopicArn=made.topic_arn, Protocol="sqs", Endpoint=results_arn)
+        return cls(
+            endpoint, name, made.queue_url, made.dlq_url, made.topic_arn, results_url, s3, sqs, sns
+        )
 
     def env(self, rekognition_endpoint: str, **settings: str) -> dict[str, str]:
         env = {
