@@ -45,8 +45,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.rekognition import face_png
 from tests.integration.harness import Stack, WorkerProcess, client
+from tests.support.squares import face_png
 
 # Small images: the stand-in's pixel scan stays well under a millisecond per image.
 IMAGE_SIZE = (64, 48)

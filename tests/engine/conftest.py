@@ -41,7 +41,9 @@ def s3(embedded: EmbeddedAWS) -> Any:
 
 @pytest.fixture(scope="session")
 def models(embedded: EmbeddedAWS) -> FaceModels:
-    return embedded.backend.models
+    models = embedded.backend.models
+    assert isinstance(models, FaceModels), "the engine's default decoder is dlib's"
+    return models
 
 
 class FaceCache:

@@ -2,7 +2,8 @@
 checked against botocore's service model (the ``rekognition`` fixture), plus the error
 semantics AWS has for each kind of bad request.
 
-The AWS CLI is not in the dev venv, so its commands are not exercised here.
+AWS's examples replayed as they are written, and the AWS CLI's commands:
+tests/engine/test_aws_examples.py.
 """
 
 from __future__ import annotations
@@ -46,12 +47,33 @@ def test_detect_faces_default_and_all(rekognition: Any, samples: dict[str, bytes
         assert set(face) == DEFAULT_FIELDS
         assert 0 < face["Quality"]["Brightness"] < 100 and 0 < face["Quality"]["Sharpness"] <= 100
         assert face["Pose"]["Yaw"] != 0.0 and face["Pose"]["Pitch"] != 0.0
-    # ALL: no model for age, gender, emotions…: the same computed fields, nothing invented.
-    assert everything == default
+    # ALL: DEFAULT plus what the engine's networks compute (AgeRange, Gender), nothing else.
+    for face, full in zip(default, everything, strict=True):
+        assert set(full) == DEFAULT_FIELDS | {"AgeRange", "Gender"}
+        assert {name: full[name] for name in DEFAULT_FIELDS} == face
     with pytest.raises(rekognition.exceptions.ClientError) as bad:
         rekognition.detect_faces(Image=image, Attributes=["BOGUS"])
     assert code(bad) == "ValidationException"
     assert "enum value set" in bad.value.response["Error"]["Message"]
+
+
+@pytest.mark.parametrize(
+    ("attributes", "added"),
+    [
+        ([], set()),
+        (["DEFAULT"], set()),
+        (["AGE_RANGE"], {"AgeRange"}),
+        (["DEFAULT", "GENDER"], {"Gender"}),
+        (["ALL", "DEFAULT"], {"AgeRange", "Gender"}),
+        (["SMILE", "EMOTIONS"], set()),  # asked for, not computed: absent
+    ],
+)
+def test_single_attributes_add_their_member(
+    rekognition: Any, samples: dict[str, bytes], attributes: list[str], added: set[str]
+) -> None:
+    image = {"Bytes": samples["astronaut"]}
+    [face] = rekognition.detect_faces(Image=image, Attributes=attributes)["FaceDetails"]
+    assert set(face) == DEFAULT_FIELDS | added
 
 
 def test_compare_faces_reports_quality_and_pose(

@@ -17,9 +17,9 @@ from moto.server import ThreadedMotoServer
 
 from tests.e2e.localstack import LocalStack
 from tests.e2e.support import ROOT, in_ci, run_script, unavailable
-from tests.fakes.rekognition import FakeRekognition
 from tests.integration import calls
 from tests.integration.harness import Stack, WorkerProcess
+from tests.support.rekognition import FakeRekognition
 
 EMULATORS = ("moto", "localstack")
 
@@ -85,10 +85,14 @@ def _fakes() -> Iterator[dict[str, FakeRekognition]]:
 
 
 @pytest.fixture
-def fake_rekognition(aws_endpoint: str, _fakes: dict[str, FakeRekognition]) -> FakeRekognition:
+def fake_rekognition(
+    aws_endpoint: str, _fakes: dict[str, FakeRekognition]
+) -> Iterator[FakeRekognition]:
+    """The emulator's fake; whatever a test held, slowed or broke is undone after it."""
     if aws_endpoint not in _fakes:
         _fakes[aws_endpoint] = FakeRekognition(aws_endpoint).start()
-    return _fakes[aws_endpoint]
+    yield _fakes[aws_endpoint]
+    _fakes[aws_endpoint].reset()
 
 
 @pytest.fixture(scope="session")

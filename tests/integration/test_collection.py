@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.fakes.rekognition import ALICE, BOB, CAROL, FakeRekognition, face_png
 from tests.integration.harness import Stack, WorkerProcess
+from tests.support.rekognition import FakeRekognition
+from tests.support.squares import ALICE, BOB, CAROL, face_png
 from worker.cli import main
 
 pytestmark = pytest.mark.slow
@@ -156,8 +157,8 @@ def test_references_list_and_sync_cli(
     assert rows["references/odd key + 100%/ü 1.png"]["face_id"]
     assert rows["references/nobody.png"]["face_id"] is None
     assert rows["references/pair.png"]["face_id"]
-    (collection,) = fake_rekognition.collections.values()
-    assert len(collection) == 3, "one face per reference photo, the largest"
+    (collection,) = fake_rekognition.backend.collections.values()
+    assert len(collection.faces) == 3, "one face per reference photo, the largest"
 
     stack.s3.delete_object(Bucket=stack.bucket, Key="references/alice.png")
     assert main(["references", "sync"]) == 0
@@ -167,7 +168,7 @@ def test_references_list_and_sync_cli(
 def test_auto_keeps_to_compare_where_collections_are_unavailable(
     stack: Stack, start_worker: StartWorker, fake_rekognition: FakeRekognition
 ) -> None:
-    fake_rekognition.collections_enabled = False
+    fake_rekognition.known_actions = {"DetectFaces", "CompareFaces"}  # the tutorial's two calls
     for index, colour in enumerate(PEOPLE[:10]):
         stack.put(f"references/person-{index}.png", face_png(colour))
     worker = start_worker()  # STRATEGY=auto, the default

@@ -1,9 +1,9 @@
 """Faults: a replica killed mid-batch, a throttling storm, S3 and SNS unreachable, duplicate
 events, a stuck poll loop. Each upload must end with exactly one result and one notification.
 
-The Rekognition stand-in is :class:`bench.standin.StandIn` (the test fake plus quota, latency,
-random throttling and a gate that holds calls); S3/SNS outages go through a small TCP proxy on
-loopback that can refuse service for a while.
+The session's fake Rekognition brings the latency, random throttling and a gate that holds calls
+(tests/support/service.py); S3/SNS outages go through a small TCP proxy on loopback that can
+refuse service for a while.
 """
 
 from __future__ import annotations
@@ -23,30 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.standin import StandIn
-from tests.fakes.rekognition import ALICE, BOB, CAROL, face_png
 from tests.integration.harness import Stack, WorkerProcess
+from tests.support.rekognition import FakeRekognition
+from tests.support.squares import ALICE, BOB, CAROL, face_png
 
 pytestmark = pytest.mark.slow
 
 StartWorker = Callable[..., WorkerProcess]
 PEOPLE = (ALICE, BOB, CAROL)
-
-
-@pytest.fixture(scope="module")
-def fake_rekognition(moto_endpoint: str) -> Iterator[StandIn]:
-    """Overrides the session's fake for this module: the same answers, plus the faults."""
-    standin = StandIn(moto_endpoint).start()
-    yield standin
-    standin.stop()
-
-
-@pytest.fixture(autouse=True)
-def _calm_standin(fake_rekognition: StandIn) -> Iterator[None]:
-    yield
-    fake_rekognition.latency = 0.0
-    fake_rekognition.release()
-    fake_rekognition.reset()
 
 
 def seed_references(stack: Stack) -> None:
@@ -83,7 +67,7 @@ def emf_totals(worker: WorkerProcess) -> Counter[str]:
 
 
 def test_kill_9_mid_batch_leaves_exactly_one_result_per_upload(
-    stack: Stack, start_worker: StartWorker, fake_rekognition: StandIn
+    stack: Stack, start_worker: StartWorker, fake_rekognition: FakeRekognition
 ) -> None:
     seed_references(stack)
     fake_rekognition.latency = 0.2
@@ -113,7 +97,7 @@ def test_kill_9_mid_batch_leaves_exactly_one_result_per_upload(
 
 
 def test_throttling_storm_loses_nothing_and_shows_in_emf(
-    stack: Stack, start_worker: StartWorker, fake_rekognition: StandIn
+    stack: Stack, start_worker: StartWorker, fake_rekognition: FakeRekognition
 ) -> None:
     seed_references(stack)
     fake_rekognition.latency = 0.05
@@ -221,7 +205,7 @@ def proxy(moto_endpoint: str) -> Iterator[PausableProxy]:
 
 
 def test_s3_and_sns_unreachable_for_a_few_seconds(
-    stack: Stack, start_worker: StartWorker, fake_rekognition: StandIn, proxy: PausableProxy
+    stack: Stack, start_worker: StartWorker, fake_rekognition: FakeRekognition, proxy: PausableProxy
 ) -> None:
     seed_references(stack)
     fake_rekognition.latency = 0.1

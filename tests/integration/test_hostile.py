@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -15,8 +16,9 @@ import pillow_heif
 import pytest
 from PIL import Image, ImageOps
 
-from tests.fakes.rekognition import ALICE, BOB, FakeRekognition, face_png, find_faces
 from tests.integration.harness import Published, Stack, WorkerProcess, dlq_cli
+from tests.support.rekognition import FakeRekognition
+from tests.support.squares import ALICE, BOB, face_png, find_faces
 from worker.results import result_key
 
 pytestmark = pytest.mark.slow
@@ -56,8 +58,7 @@ def rotated_webp() -> tuple[bytes, dict[str, float]]:
     upright = ImageOps.exif_transpose(Image.open(io.BytesIO(out.getvalue())))
     png = io.BytesIO()
     upright.save(png, format="PNG")
-    box = find_faces(png.getvalue())[0].box
-    return out.getvalue(), {k.lower(): v for k, v in box.items()}
+    return out.getvalue(), asdict(find_faces(png.getvalue())[0].box)
 
 
 def bmp_claiming(width: int, height: int) -> bytes:

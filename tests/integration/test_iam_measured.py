@@ -26,9 +26,10 @@ import pytest
 from tests.deploy.authz import Deployment, judge, terraform_policy
 from tests.deploy.hcl import MODULE, Config
 from tests.deploy.iam import from_json
-from tests.fakes.rekognition import ALICE, BOB, FakeRekognition, face_png
 from tests.integration import calls
 from tests.integration.harness import REGION, Stack, WorkerProcess, client
+from tests.support.rekognition import FakeRekognition
+from tests.support.squares import ALICE, BOB, face_png
 from worker.aws.clients import USER_AGENT
 from worker.cli import main
 

@@ -1,8 +1,8 @@
 """Messages as `worker run` meets them (issue 10): a bad record beside good ones, bodies that
 crashed the parser, message attributes through the DLQ and back, and SIGTERM with work in flight.
 
-The Rekognition stand-in is :class:`bench.standin.StandIn` (the test fake plus a gate that holds
-calls), so that an upload can be kept in flight for as long as a test needs.
+The session's fake Rekognition has a gate that holds calls (tests/support/service.py), so that an
+upload can be kept in flight for as long as a test needs.
 """
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
 
-from bench.standin import StandIn
-from tests.fakes.rekognition import ALICE, face_png
 from tests.integration.harness import Stack, WorkerProcess, dlq_cli
+from tests.support.rekognition import FakeRekognition
+from tests.support.squares import ALICE, face_png
 from worker.aws.retry import MAX_ATTEMPTS
 
 pytestmark = pytest.mark.slow
@@ -28,21 +28,6 @@ CUSTOM = {
     "trace_id": {"DataType": "String", "StringValue": "trace-42"},
     "tenant": {"DataType": "Number", "StringValue": "7"},
 }
-
-
-@pytest.fixture(scope="module")
-def fake_rekognition(moto_endpoint: str) -> Iterator[StandIn]:
-    """Overrides the session's fake for this module: the same answers, plus the gate."""
-    standin = StandIn(moto_endpoint).start()
-    yield standin
-    standin.stop()
-
-
-@pytest.fixture(autouse=True)
-def _calm_standin(fake_rekognition: StandIn) -> Iterator[None]:
-    yield
-    fake_rekognition.release()
-    fake_rekognition.reset()
 
 
 def s3_record(bucket: str, key: str) -> dict[str, Any]:
@@ -83,7 +68,7 @@ def take_all(stack: Stack, url: str, count: int, timeout: float = 20.0) -> list[
     return list(found.values())
 
 
-def in_flight(fake: StandIn, worker: WorkerProcess, timeout: float = 20.0) -> None:
+def in_flight(fake: FakeRekognition, worker: WorkerProcess, timeout: float = 20.0) -> None:
     """Wait until the worker's upload is held inside a Rekognition call."""
     deadline = time.monotonic() + timeout
     while not fake.held and time.monotonic() < deadline:
@@ -96,7 +81,7 @@ def in_flight(fake: StandIn, worker: WorkerProcess, timeout: float = 20.0) -> No
 
 
 def test_a_bad_record_goes_to_the_dlq_alone_and_the_good_uploads_get_one_result_each(
-    stack: Stack, start_worker: StartWorker, fake_rekognition: StandIn
+    stack: Stack, start_worker: StartWorker, fake_rekognition: FakeRekognition
 ) -> None:
     stack.put("references/alice.png", face_png(ALICE))
     keys = ["uploads/first one.png", "uploads/second.png"]
@@ -178,7 +163,7 @@ def test_unreadable_bodies_are_dead_lettered_at_once_with_a_reason_and_redriven_
 
 
 def test_in_flight_work_stays_hidden_through_the_grace_period_and_is_published_once(
-    stack: Stack, start_worker: StartWorker, fake_rekognition: StandIn
+    stack: Stack, start_worker: StartWorker, fake_rekognition: FakeRekognition
 ) -> None:
     stack.put("references/alice.png", face_png(ALICE))
     worker = start_worker(VISIBILITY_TIMEOUT_SECONDS="5", SHUTDOWN_GRACE_SECONDS="20")
@@ -207,7 +192,7 @@ def test_in_flight_work_stays_hidden_through_the_grace_period_and_is_published_o
 
 
 def test_a_second_signal_exits_at_once(
-    stack: Stack, start_worker: StartWorker, fake_rekognition: StandIn
+    stack: Stack, start_worker: StartWorker, fake_rekognition: FakeRekognition
 ) -> None:
     worker = start_worker(SHUTDOWN_GRACE_SECONDS="60")
     fake_rekognition.hold()  # the upload's call never returns
@@ -223,7 +208,7 @@ def test_a_second_signal_exits_at_once(
 
 
 def test_a_message_received_during_the_shutdown_goes_straight_back_to_the_queue(
-    stack: Stack, start_worker: StartWorker, fake_rekognition: StandIn
+    stack: Stack, start_worker: StartWorker, fake_rekognition: FakeRekognition
 ) -> None:
     """The stop does not wait for the open long poll; when that poll returns while in-flight work
     still finishes, what it brought is handed back at once (visibility 0), not kept for the

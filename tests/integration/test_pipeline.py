@@ -9,8 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.fakes.rekognition import ALICE, BOB, CAROL, FakeRekognition, face_png
 from tests.integration.harness import Stack, WorkerProcess
+from tests.support.rekognition import FakeRekognition
+from tests.support.squares import ALICE, BOB, CAROL, face_png
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulators("moto", "localstack")]
 

@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from tests.fakes.rekognition import ALICE, BOB, CAROL, FakeRekognition, face_png
 from tests.integration.harness import Stack
 from tests.records import a_record
+from tests.support.rekognition import FakeRekognition
+from tests.support.squares import ALICE, BOB, CAROL, face_png
 from worker.app import build_pipeline
 from worker.aws.clients import make_clients
 from worker.outcomes import Ack, RetryLater
@@ -96,6 +97,12 @@ def make(
 
     yield build
     fake_rekognition.reset()
+
+
+def indexed_images(h: Harness) -> set[str | None]:
+    """The ExternalImageId of every face in the (one) collection."""
+    (collection,) = h.fake.backend.collections.values()
+    return {face.external_image_id for face in collection.faces.values()}
 
 
 def seed(h: Harness) -> None:
@@ -182,7 +189,7 @@ def test_the_shared_collection_keeps_faces_this_replica_could_not_read(
     seed(h)
     h.put("uploads/one.png", face_png(ALICE))
     assert h.handle("uploads/one.png") == Ack()
-    indexed = {ext for _, ext, _ in next(iter(h.fake.collections.values())).values()}
+    indexed = indexed_images(h)
     assert len(indexed) == 2
 
     # This replica marks bob's photo unusable (whatever the reason); then the references change.
@@ -193,7 +200,7 @@ def test_the_shared_collection_keeps_faces_this_replica_could_not_read(
     h.put("uploads/two.png", face_png(CAROL))
     assert h.handle("uploads/two.png") == Ack()
 
-    faces = {ext for _, ext, _ in next(iter(h.fake.collections.values())).values()}
+    faces = indexed_images(h)
     assert indexed < faces, "a face of a photo still in the bucket was deleted"
     assert len(faces) == 3
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.rekognition import ALICE, BOB, face_png
 from tests.integration.harness import Stack, WorkerProcess
 from tests.records import a_record
+from tests.support.squares import ALICE, BOB, face_png
 from worker.faces import Box, Candidate
 from worker.publish import Publisher
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.rekognition import FakeRekognition
 from tests.integration.harness import Stack, WorkerProcess, cli
+from tests.support.rekognition import FakeRekognition
 
 pytestmark = pytest.mark.slow
 

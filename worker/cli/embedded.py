@@ -6,6 +6,10 @@ Prints the ``export`` lines first (flushed), then serves until SIGINT or SIGTERM
 ``--services rekognition`` serves the local face engine alone, beside any S3: it reads
 ``S3Object`` images through the S3 the environment points at (``AWS_ENDPOINT_URL_S3`` or
 ``AWS_ENDPOINT_URL``, e.g. LocalStack) and prints only ``AWS_ENDPOINT_URL_REKOGNITION``.
+
+The process first bounds glibc's malloc (fixed mmap threshold, 2 arenas; see
+:mod:`worker.local.malloc`), which keeps its RSS from climbing with every new image;
+``--default-malloc`` leaves glibc's defaults, for measuring.
 """
 
 from __future__ import annotations
@@ -17,10 +21,13 @@ import threading
 from typing import Any
 
 from worker.cli.common import EXIT_FAILED, EXIT_OK, export_lines, start
+from worker.telemetry.logs import get_logger
 
 # LocalStack's edge port: the endpoint is stable across runs unless --port says otherwise.
 DEFAULT_PORT = 4566
 SERVICES = ("all", "rekognition")
+
+log = get_logger(__name__)
 
 
 def register(sub: Any) -> None:
@@ -53,6 +60,15 @@ def register(sub: Any) -> None:
             "AWS_ENDPOINT_URL (or AWS itself) provide"
         ),
     )
+    parser.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help=(
+            "keep glibc's malloc defaults (dynamic mmap threshold, an arena per thread) instead "
+            "of the bounded settings that keep RSS from growing with every new image; for "
+            "measuring (bench/engine_memory.py)"
+        ),
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -60,12 +76,15 @@ def handle(args: argparse.Namespace) -> int:
     start(log_level="INFO")
     try:
         from worker.local.engine.server import EmbeddedAWS  # noqa: PLC0415 - needs the local extra
+        from worker.local.malloc import bound_malloc  # noqa: PLC0415 - with the engine
     except ImportError as exc:
         print(
             f"worker embedded: needs the 'local' extra (pip install 'face-match-worker[local]'): {exc}",
             file=sys.stderr,
         )
         return EXIT_FAILED
+    if not args.default_malloc:
+        log.info("embedded.malloc", bounded=bound_malloc())
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

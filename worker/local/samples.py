@@ -43,8 +43,8 @@ ASTRONAUT_NO_FACE_CROP = (340, 0, 512, 300)  # the shuttle model: no face
 # The smaller copy of Grace Hopper's 512 x 600 portrait, as a fraction of each side.
 RESCALE_FACTOR = 0.45
 # Degrees of the tilted copy (counter-clockwise); the frontal HOG detector handles small tilts.
-# (Grace Hopper's portrait: tilted or shrunk, the astronaut photo's mission patch starts to pass
-# for a second face.)
+# (Grace Hopper's portrait. The astronaut photo's mission patch, tilted or shrunk, used to pass
+# for a second face; the engine now asks its CNN about weak hits: worker/local/engine/detection.py.)
 TILT_DEGREES = 10.0
 NOT_AN_IMAGE = (
     b"This file is named like a photo but holds plain text.\n"

@@ -5,7 +5,9 @@ Cache: an image is analysed (decoded, faces detected) once per *content*: bytes 
 S3 objects by (bucket, key, version or ETag). Concurrent requests for the same image wait for the
 first analysis instead of repeating it, so comparing one upload with N references costs one
 detection of the upload and one per reference, however many requests run at once. Embeddings are
-computed on first use and stay with the cached faces.
+computed on first use and stay with the cached faces. The cache holds at most
+:data:`CACHE_MAX_BYTES` (estimated by :func:`face_bytes`), least recently used out first; a
+collection keeps of an indexed face only what a search needs (:func:`searchable`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -29,7 +31,7 @@ from worker.local.engine.exceptions import (
     ResourceAlreadyExistsException,
     ResourceNotFoundException,
 )
-from worker.local.engine.models import Analysis, Box, Face, FaceModels, distance, similarity
+from worker.local.engine.models import Analysis, Box, Face, FaceModels
 
 # Rekognition's limits on image size.
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
@@ -38,10 +40,16 @@ MAX_S3_OBJECT_BYTES = 15 * 1024 * 1024
 MAX_COMPARE_TARGET_FACES = 100
 # IndexFaces indexes at most 100 faces per call.
 MAX_INDEX_FACES = 100
-# Cache bound: analysed images kept, and faces held across them (an unembedded face holds a
-# 67 KB chip, so at most about 70 MB of chips).
-CACHE_MAX_IMAGES = 512
-CACHE_MAX_FACES = 1024
+# Cache bound: the bytes the cached analyses hold, as :func:`face_bytes` estimates them;
+# least recently used first out. A face holds about 17 KB once embedded (its attribute chips and
+# embedding) and 84 KB before (the 150 px chip the embedding is computed from), so 64 MB is some
+# 3,700 embedded single-face photos, or 750 that were only detected.
+CACHE_MAX_BYTES = 64 * 1024 * 1024
+# What a face and a cache entry hold besides their arrays' bytes (the Python objects: Face, Box,
+# landmarks; the slot, its key and event). Measured with tracemalloc on 59 corpus photos, 89
+# faces: 1,350 bytes a face (tests/engine/test_cache.py checks the estimate against it).
+FACE_OVERHEAD_BYTES = 1_536
+ENTRY_OVERHEAD_BYTES = 1_024
 # What the API reports as the model version.
 FACE_MODEL_VERSION = "6.0"
 DEFAULT_ACCOUNT_ID = "123456789012"
@@ -125,17 +133,52 @@ class _Pending:
         self.result: Analysis | None = None
         self.error: BaseException | None = None
 
+    def nbytes(self) -> int:
+        """What this slot holds now (estimated; an embedding drops a face's chip)."""
+        faces = self.result.faces if self.result is not None else ()
+        return ENTRY_OVERHEAD_BYTES + sum(face_bytes(face) for face in faces)
+
+
+def _arrays(value: object) -> list[Any]:
+    """The arrays a face's field holds: itself, or those in a tuple (the attribute chips)."""
+    items = value if isinstance(value, tuple) else (value,)
+    return [item for item in items if hasattr(item, "nbytes")]
+
+
+def face_bytes(face: Face) -> int:
+    """The bytes ``face`` holds: the ``nbytes`` of every array among its fields (chips,
+    embedding) and :data:`FACE_OVERHEAD_BYTES` for the rest."""
+    arrays = (array for member in fields(face) for array in _arrays(getattr(face, member.name)))
+    return FACE_OVERHEAD_BYTES + sum(int(array.nbytes) for array in arrays)
+
+
+def searchable(face: Face) -> Face:
+    """What a collection keeps of an indexed face: a copy with its embedding, box and measures
+    but none of the chips the analysis cut for the networks (some 15 KB a face)."""
+    chips: dict[str, Any] = {
+        member.name: None
+        for member in fields(face)
+        if member.name != "embedding" and _arrays(getattr(face, member.name))
+    }
+    return replace(face, **chips)
+
 
 class AnalysisCache:
-    """LRU of analysed images with single-flight fill (see the module docstring)."""
+    """LRU of analysed images with single-flight fill (see the module docstring), bounded by
+    the bytes its entries hold (:data:`CACHE_MAX_BYTES`).
 
-    def __init__(self, max_images: int = CACHE_MAX_IMAGES, max_faces: int = CACHE_MAX_FACES):
+    Entries are measured when an analysis is added, all of them (a face's size falls once it is
+    embedded), and the least recently used are dropped until the rest fit; an entry still being
+    analysed is never dropped (its waiters are on it), nor counted beyond its overhead.
+    """
+
+    def __init__(self, max_bytes: int = CACHE_MAX_BYTES) -> None:
         self._lock = threading.Lock()
         self._slots: OrderedDict[object, _Pending] = OrderedDict()
-        self._max_images = max_images
-        self._max_faces = max_faces
+        self.max_bytes = max_bytes
         self.hits = 0
         self.misses = 0
+        self.evictions = 0
 
     def get(self, key: object, compute: Callable[[], Analysis]) -> Analysis:
         with self._lock:
@@ -176,20 +219,50 @@ class AnalysisCache:
                 self._evict()
 
     def _evict(self) -> None:
-        faces = sum(len(s.result.faces) for s in self._slots.values() if s.result is not None)
-        while len(self._slots) > 1 and (
-            len(self._slots) > self._max_images or faces > self._max_faces
-        ):
-            _, slot = self._slots.popitem(last=False)
-            faces -= len(slot.result.faces) if slot.result is not None else 0
+        sizes = {key: slot.nbytes() for key, slot in self._slots.items()}
+        held = sum(sizes.values())
+        for key in list(self._slots):  # least recently used first
+            if held <= self.max_bytes:
+                break
+            if self._slots[key].done.is_set():
+                del self._slots[key]
+                held -= sizes[key]
+                self.evictions += 1
+
+    def nbytes(self) -> int:
+        """The bytes the entries hold now (estimated, as the bound counts them)."""
+        with self._lock:
+            return sum(slot.nbytes() for slot in self._slots.values())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._slots)
 
     def clear(self) -> None:
         with self._lock:
             self._slots.clear()
 
 
+class FaceDecoder(Protocol):
+    """What the backend needs of a face model: :class:`FaceModels` (dlib) unless another is
+    given, such as the tests' coloured squares (tests/support/squares.py)."""
+
+    def analyse(self, data: bytes) -> Analysis:
+        """Decode ``data`` and detect its faces, largest first (raising the API's errors)."""
+        ...
+
+    def embed(self, faces: list[Face]) -> None:
+        """Prepare ``faces`` for :meth:`similarity` (idempotent)."""
+        ...
+
+    def similarity(self, a: Face, b: Face) -> float:
+        """Rekognition-style similarity, 0-100, of two embedded faces."""
+        ...
+
+
 class RekognitionBackend:
-    """Rekognition's face operations over :class:`FaceModels`, with S3 objects read through
+    """Rekognition's face operations over a :class:`FaceDecoder` (``models``; default dlib's
+    :class:`FaceModels`, loaded on first use), with S3 objects read through
     ``s3_client_factory()`` (a boto3 S3 client; built once, on first use)."""
 
     def __init__(
@@ -197,13 +270,13 @@ class RekognitionBackend:
         s3_client_factory: Callable[[], Any],
         region: str = "us-east-1",
         account_id: str = DEFAULT_ACCOUNT_ID,
-        models: FaceModels | None = None,
+        models: FaceDecoder | None = None,
     ) -> None:
         self.region = region
         self.account_id = account_id
         self.cache = AnalysisCache()
         self.collections: dict[str, Collection] = {}
-        self._models = models
+        self._models: FaceDecoder | None = models
         self._s3_factory = s3_client_factory
         self._s3: Any = None
         self._lock = threading.RLock()
@@ -211,7 +284,7 @@ class RekognitionBackend:
     # -- images ---------------------------------------------------------------------------
 
     @property
-    def models(self) -> FaceModels:
+    def models(self) -> FaceDecoder:
         with self._lock:
             if self._models is None:
                 self._models = FaceModels()
@@ -300,7 +373,7 @@ class RekognitionBackend:
         matches: list[Match] = []
         unmatched: list[Face] = []
         for face in targets:
-            score = similarity(distance(source_face, face))
+            score = self.models.similarity(source_face, face)
             if score >= threshold:
                 matches.append(Match(score, face))
             else:
@@ -367,8 +440,8 @@ class RekognitionBackend:
             for f in kept
         ]
         with self._lock:
-            for record in records:
-                collection.faces[record.face_id] = record
+            for record in records:  # the caller answers with the full faces (their chips)
+                collection.faces[record.face_id] = replace(record, face=searchable(record.face))
         return records, dropped
 
     def list_faces(self, collection_id: str) -> list[IndexedFace]:
@@ -396,7 +469,7 @@ class RekognitionBackend:
             raise InvalidParameterException(
                 f"Face ID {face_id} does not exist in collection {collection_id}"
             )
-        scored = [(similarity(distance(searched.face, r.face)), r) for r in records]
+        scored = [(self.models.similarity(searched.face, r.face), r) for r in records]
         scored = [pair for pair in scored if pair[0] >= threshold]
         scored.sort(key=lambda pair: pair[0], reverse=True)
         return scored[:max_faces]
@@ -409,7 +482,7 @@ class RekognitionBackend:
         searched = self._largest_face(image, "search")
         with self._lock:
             records = list(collection.faces.values())
-        scored = [(similarity(distance(searched, r.face)), r) for r in records]
+        scored = [(self.models.similarity(searched, r.face), r) for r in records]
         scored = [pair for pair in scored if pair[0] >= threshold]
         scored.sort(key=lambda pair: pair[0], reverse=True)
         return searched, scored[:max_faces]

@@ -4,7 +4,9 @@
   are ratios of the *oriented* image, as Rekognition reports them.
 - Detection: dlib's HOG frontal-face detector, no upsampling, on a working copy whose longest side
   is :data:`WORKING_LONGEST_SIDE` (small photos are scaled up, large ones down: HOG needs faces of
-  about 80 px, and this finds as many faces as upsampling at a quarter of the cost).
+  about 80 px, and this finds as many faces as upsampling at a quarter of the cost). When it finds
+  none: the other three right-angle orientations, then a copy large enough for Rekognition's
+  smallest face; weak hits need the CNN detector's agreement (:mod:`.detection`).
 - Landmarks: the 5-point shape predictor (public domain; the 68-point model is not licensed for
   commercial use and is never loaded).
 - Embedding: dlib's ResNet ``face_recognition_model_v1`` (128-d), computed lazily per face from an
@@ -27,6 +29,7 @@ import dlib
 import numpy as np
 from PIL import Image, ImageOps
 
+from worker.local.engine import attributes, detection
 from worker.local.engine.exceptions import ImageTooLargeException, InvalidImageFormatException
 
 # Longest side, in pixels, of the copy faces are searched in (see the module docstring).
@@ -34,15 +37,23 @@ WORKING_LONGEST_SIDE = 1024
 # dlib's aligned face chip for the ResNet model: 150 px with 25 % padding.
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
-# HOG's own threshold (scores above it are faces). Real faces in ../shared/faces score from 0.14
-# up, so it cannot be raised much; known false hit: the mission patch on scikit-image's astronaut
-# (scores 0.05-0.22 depending on scale).
+# HOG's own threshold (scores above it are faces). Real faces score from about 0 up (small faces
+# in crowds), false ones up to 0.49 (scikit-image's astronaut: the mission patch, the name tag),
+# so a threshold cannot separate them: weak hits need the CNN's agreement instead
+# (detection.CONFIRM_BELOW_SCORE).
 MIN_DETECTION_SCORE = 0.0
 # Formats Rekognition accepts (Pillow's names).
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG"})
 _MODEL_FILES = {
     "predictor": "shape_predictor_5_face_landmarks.dat",
     "recognizer": "dlib_face_recognition_resnet_model_v1.dat",
+    "cnn_detector": "mmod_human_face_detector.dat",
+}
+# PIL's transposes for quarter turns counter-clockwise (detection.Pass.turns).
+_TURNS = {
+    1: Image.Transpose.ROTATE_90,
+    2: Image.Transpose.ROTATE_180,
+    3: Image.Transpose.ROTATE_270,
 }
 
 # Logistic map from embedding distance to similarity (see :func:`similarity`).
@@ -106,6 +117,8 @@ class Face:
     sharpness: float = 0.0
     chip: Any = field(default=None, repr=False)
     embedding: Any = field(default=None, repr=False)
+    # (age chip, gender chip): what the attribute networks read, see attributes.py.
+    attribute_chips: Any = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -123,13 +136,19 @@ def decode(data: bytes) -> Image.Image:
     Raises InvalidImageFormatException for anything else (empty, truncated, another format) and
     ImageTooLargeException for decompression bombs.
     """
+    return _decode(data)[0]
+
+
+def _decode(data: bytes) -> tuple[Image.Image, int]:
+    """:func:`decode`, and the longest side of the image as sent (before any reduced decode)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             if image.format not in ACCEPTED_FORMATS:
                 raise InvalidImageFormatException("Request has unsupported image format")
-            scale = WORKING_LONGEST_SIDE / max(image.size)
+            longest_side = max(image.size)
+            scale = WORKING_LONGEST_SIDE / longest_side
             if scale < 1 and image.format == "JPEG":
                 # Let libjpeg decode at 1/2, 1/4 or 1/8 size where that still covers the target.
                 image.draft(
@@ -143,11 +162,11 @@ def decode(data: bytes) -> Image.Image:
         raise
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InvalidImageFormatException("Request has invalid image format") from exc
-    return oriented if oriented.mode == "RGB" else oriented.convert("RGB")
+    return (oriented if oriented.mode == "RGB" else oriented.convert("RGB")), longest_side
 
 
-def _working_copy(image: Image.Image) -> Image.Image:
-    scale = WORKING_LONGEST_SIDE / max(image.size)
+def _working_copy(image: Image.Image, longest_side: int = WORKING_LONGEST_SIDE) -> Image.Image:
+    scale = longest_side / max(image.size)
     if abs(scale - 1) < 0.02:
         return image
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
@@ -163,29 +182,84 @@ class FaceModels:
             self._predictor = dlib.shape_predictor(str(path))
         with importlib.resources.as_file(files / _MODEL_FILES["recognizer"]) as path:
             self._recognizer = dlib.face_recognition_model_v1(str(path))
+        with importlib.resources.as_file(files / _MODEL_FILES["cnn_detector"]) as path:
+            self._cnn_detector = dlib.cnn_face_detection_model_v1(str(path))
         self._detector = dlib.get_frontal_face_detector()
         self._get_face_chip = dlib.get_face_chip
         self._lock = threading.Lock()
 
     def analyse(self, data: bytes) -> Analysis:
-        """Decode ``data`` and detect every face (no embeddings yet), largest first."""
-        image = decode(data)
-        work = _working_copy(image)
+        """Decode ``data`` and detect every face (no embeddings yet), largest first: upright on
+        the working copy, then, while none is found, :func:`detection.passes`' fallbacks."""
+        image, longest_side = _decode(data)
+        base = _working_copy(image)
+        faces: list[Face] = []
+        for step in detection.passes(longest_side, WORKING_LONGEST_SIDE):
+            work = base
+            if step.longest_side != WORKING_LONGEST_SIDE:
+                work = _working_copy(image, step.longest_side)
+            if step.turns:
+                work = work.transpose(_TURNS[step.turns])
+            faces = [detection.turn_back(face, step.turns) for face in self._faces_in(work)]
+            if faces:
+                break
+        faces.sort(key=lambda face: face.box.area, reverse=True)
+        return Analysis(width=image.width, height=image.height, faces=tuple(faces))
+
+    def _faces_in(self, work: Image.Image) -> list[Face]:
+        """The faces HOG finds in ``work`` (weak ones only if the CNN agrees), in its frame."""
         pixels = np.asarray(work)
         with self._lock:
-            rects, scores, _ = self._detector.run(pixels, 0, MIN_DETECTION_SCORE)
+            hits, scores, _ = self._detector.run(pixels, 0, MIN_DETECTION_SCORE)
+            kept = [
+                (rect, score)
+                for rect, score in zip(hits, scores, strict=True)
+                if score >= detection.CONFIRM_BELOW_SCORE or self._confirmed(work, rect)
+            ]
+            rects = [rect for rect, _ in kept]
+            scores = [score for _, score in kept]
             shapes = [self._predictor(pixels, rect) for rect in rects]
             chips = [
                 self._get_face_chip(pixels, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
                 for shape in shapes
             ]
+            attribute_chips = [self._attribute_chips(pixels, shape) for shape in shapes]
+        if not rects:
+            return []
         gray = np.asarray(work.convert("L"), dtype=np.float32)
         faces = [
             _face(rect, score, shape, chip, gray)
             for rect, score, shape, chip in zip(rects, scores, shapes, chips, strict=True)
         ]
-        faces.sort(key=lambda face: face.box.area, reverse=True)
-        return Analysis(width=image.width, height=image.height, faces=tuple(faces))
+        for face, extra in zip(faces, attribute_chips, strict=True):
+            face.attribute_chips = extra
+        return faces
+
+    def _confirmed(self, work: Image.Image, rect: Any) -> bool:
+        """Whether the CNN detector finds a face where HOG found ``rect`` (under the lock)."""
+        box, scale = detection.confirmation_crop(
+            rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1
+        )
+        crop = work.crop(box)
+        size = (max(1, round(crop.width * scale)), max(1, round(crop.height * scale)))
+        crop = crop.resize(size, Image.Resampling.BILINEAR)
+        found = [
+            (
+                (d.rect.left() + d.rect.right()) / 2,
+                (d.rect.top() + d.rect.bottom()) / 2,
+                d.confidence,
+            )
+            for d in self._cnn_detector(np.asarray(crop), 0)
+        ]
+        return detection.confirms(found, crop.width, crop.height)
+
+    def _attribute_chips(self, pixels: np.ndarray, shape: Any) -> tuple[Any, Any]:
+        """The face aligned for the age and gender networks (:mod:`.attributes`)."""
+        padding = attributes.CHIP_PADDING
+        return (
+            self._get_face_chip(pixels, shape, size=attributes.AGE_CHIP_SIZE, padding=padding),
+            self._get_face_chip(pixels, shape, size=attributes.GENDER_CHIP_SIZE, padding=padding),
+        )
 
     def embed(self, faces: list[Face] | tuple[Face, ...]) -> None:
         """Fill in the embedding of every face in ``faces`` that has none yet (one dlib call)."""
@@ -197,6 +271,10 @@ class FaceModels:
             for face, vector in zip(todo, vectors, strict=True):
                 face.embedding = np.asarray(vector, dtype=np.float64)
                 face.chip = None
+
+    def similarity(self, a: Face, b: Face) -> float:
+        """:func:`similarity` of the :func:`distance` of two embedded faces."""
+        return similarity(distance(a, b))
 
 
 def distance(a: Face, b: Face) -> float:

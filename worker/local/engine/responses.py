@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import botocore.session
@@ -20,6 +20,7 @@ from botocore.model import ListShape, Shape, StructureShape
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Request, Response
 
+from worker.local.engine.attributes import COMPUTED, AttributeModels, requested
 from worker.local.engine.backend import (
     FACE_MODEL_VERSION,
     ImageSource,
@@ -69,8 +70,8 @@ def _compared_face(face: Face) -> dict[str, Any]:
 
     Only what is computed: the box, the detection confidence, the landmarks the 5-point model
     gives (eyeLeft, eyeRight, nose; no mouth corners), Pose from those landmarks and Quality
-    from the face's pixels. ``Attributes=["ALL"]`` adds nothing: the engine ships no model for
-    age, gender, emotions, glasses, beard, smile, eyes/mouth open, occlusion or gaze.
+    from the face's pixels. ``Attributes`` adds AgeRange and Gender at most
+    (:meth:`RekognitionResponse._details`, :mod:`~worker.local.engine.attributes`).
     """
     return {
         "BoundingBox": _box(face.box),
@@ -123,8 +124,15 @@ def _breaks(shape: Shape, value: Any, path: str) -> list[str]:
         if not isinstance(value, list):
             raise SerializationException(f"{path} must be a list")
         out = _limits(where, len(value), meta, "have length")
-        for item in value:
-            out += _breaks(shape.member, item, f"{path}.member")
+        # AWS words a member's break at the list: Value '[a, b]' at 'path' failed to satisfy
+        # constraint: Member must satisfy constraint: [Member must …] (as Lambda's Architectures).
+        broken = [b for item in value for b in _breaks(shape.member, item, f"{path}.member")]
+        if broken:
+            inner = dict.fromkeys(b.split("failed to satisfy constraint: ", 1)[-1] for b in broken)
+            out.append(
+                f"Value '[{', '.join(map(str, value))}]' at '{path}' failed to satisfy "
+                f"constraint: Member must satisfy constraint: [{', '.join(inner)}]"
+            )
         return out
     return _scalar_breaks(shape, value, path, where)
 
@@ -249,6 +257,7 @@ class RekognitionResponse:
 
     def __init__(self, backend: RekognitionBackend) -> None:
         self.backend = backend
+        self.attributes = AttributeModels()
         self._actions: dict[str, Callable[[Params], Params]] = {
             "CompareFaces": self.compare_faces,
             "DetectFaces": self.detect_faces,
@@ -315,7 +324,18 @@ class RekognitionResponse:
 
     def detect_faces(self, params: Params) -> Params:
         analysis = self.backend.detect_faces(_image(params, "Image"))
-        return {"FaceDetails": [_compared_face(face) for face in analysis.faces]}
+        wanted = requested(params.get("Attributes"))
+        return {"FaceDetails": self._details(analysis.faces, wanted)}
+
+    def _details(self, faces: Sequence[Face], wanted: frozenset[str]) -> list[Params]:
+        """FaceDetail of each face: the DEFAULT members, and those of the ``wanted`` attributes
+        that the engine computes (the others are absent)."""
+        details = [_compared_face(face) for face in faces]
+        if wanted & COMPUTED:
+            for detail, estimate in zip(details, self.attributes.estimate(faces), strict=True):
+                if estimate is not None:
+                    detail.update(estimate.members(wanted))
+        return details
 
     def create_collection(self, params: Params) -> Params:
         collection = self.backend.create_collection(str(_string(params, "CollectionId")))
@@ -362,14 +382,18 @@ class RekognitionResponse:
             max_faces,
             str(params.get("QualityFilter", "AUTO")),
         )
+        wanted = requested(params.get("DetectionAttributes"))
+        kept = self._details([record.face for record in records], wanted)
+        others = self._details([face for face, _ in dropped], wanted)
         return {
             "FaceRecords": [
-                {"Face": _face_record(r), "FaceDetail": _compared_face(r.face)} for r in records
+                {"Face": _face_record(record), "FaceDetail": detail}
+                for record, detail in zip(records, kept, strict=True)
             ],
             "FaceModelVersion": FACE_MODEL_VERSION,
             "UnindexedFaces": [
-                {"Reasons": reasons, "FaceDetail": _compared_face(face)}
-                for face, reasons in dropped
+                {"Reasons": reasons, "FaceDetail": detail}
+                for (_, reasons), detail in zip(dropped, others, strict=True)
             ],
         }
 
