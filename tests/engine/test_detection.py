@@ -201,3 +201,10 @@ def test_astronauts_patch_is_not_a_face(models: FaceModels, degrees: int) -> Non
     faces = models.analyse(out.getvalue()).faces
     assert len(faces) == 1
     assert faces[0].box.top < 0.35  # her face, in the upper third
+
+
+def test_a_large_jpeg_is_measured_at_the_size_it_was_sent(models: FaceModels) -> None:
+    """libjpeg decodes a 4096 px photo at a quarter; QualityFilter's SMALL_BOUNDING_BOX must still
+    judge face widths in the photo's own pixels (a 60 px face is not a 15 px one)."""
+    analysis = models.analyse(jpeg(Image.new("RGB", (4096, 2304), (128, 128, 128))))
+    assert (analysis.width, analysis.height) == (4096, 2304)

@@ -204,7 +204,11 @@ class FaceModels:
             if faces:
                 break
         faces.sort(key=lambda face: face.box.area, reverse=True)
-        return Analysis(width=image.width, height=image.height, faces=tuple(faces))
+        # The size of the image as sent (a large JPEG is decoded reduced): QualityFilter's pixel
+        # widths are of the original, as Rekognition sees it.
+        scale = longest_side / max(image.size)
+        width, height = (max(1, round(side * scale)) for side in image.size)
+        return Analysis(width=width, height=height, faces=tuple(faces))
 
     def _faces_in(self, work: Image.Image) -> list[Face]:
         """The faces HOG finds in ``work`` (weak ones only if the CNN agrees), in its frame."""
