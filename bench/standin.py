@@ -4,7 +4,7 @@ own, with a real service's limits, for benchmarks.
 The local engine's Rekognition API over coloured squares (answers that depend on the image, read
 from S3), behind :class:`tests.support.service.Service`: quota (``--limiter bucket|sliding``),
 latency, random errors and throttles, call counters and ``POST /_control`` (see that module).
-S3 objects are assumed never to change: their HEAD answers are kept (``--no-cache``: not).
+S3 objects are assumed never to change: each is read once (``--no-cache``: at every call).
 
 Run alone (one process, so that its CPU is not shared with the benchmark's driver); it prints its
 endpoint on the first line of its output::

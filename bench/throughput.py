@@ -1,6 +1,7 @@
 """Throughput at the Rekognition quota, scaling over replicas, and the tutorial's loop side by side.
 
-Everything runs on this machine: a moto server (S3, SQS, SNS) and the Rekognition stand-in
+Everything runs on this machine: a moto server (S3, SQS, SNS; :mod:`bench.moto_server`, with
+:mod:`worker.local.moto_speedups` unless ``--stock-moto``) and the Rekognition stand-in
 (:mod:`bench.standin`), each in its own process, the contract's resources (bucket → notification →
 queue with DLQ, topic → subscribed results queue), and 1 to 4 ``python -m worker run`` replicas.
 The driver uploads N images, reads every notification from the subscribed queue and prints what
@@ -92,10 +93,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_moto(stack: ExitStack) -> tuple[str, int]:
+def start_moto(stack: ExitStack, *, stock: bool = False) -> tuple[str, int]:
+    """moto's server in its own process (:mod:`bench.moto_server`: with the speed-ups of
+    :mod:`worker.local.moto_speedups` unless ``stock``)."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "bench.moto_server", "-H", "127.0.0.1", "-p", str(port)]
+        + (["--stock"] if stock else []),
+        cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -183,6 +188,8 @@ class Run:
     per_replica: list[int] = field(default_factory=list)
     # Per replica, between two consecutive uploads: finish-to-finish time minus duration_ms.
     between_ms: list[float] = field(default_factory=list)
+    # Per replica, when its last upload was processed (s after the first upload was made).
+    finished_s: list[float] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -249,6 +256,13 @@ class Run:
                 f"  uploads per replica  {'/'.join(map(str, self.per_replica))}; between two "
                 f"uploads of a replica, outside duration_ms: p50 {pct(self.between_ms, 50):.0f}"
                 f"  p95 {pct(self.between_ms, 95):.0f} ms"
+            )
+        if self.replicas > 1 and self.finished_s:
+            mean = statistics.fmean(self.finished_s)
+            lines.append(
+                "  replicas done at     "
+                + "/".join(f"{t:.2f}" for t in self.finished_s)
+                + f" s (the last {max(self.finished_s) - mean:.2f} s after their mean)"
             )
         if self.cpu:
             lines.append(
@@ -398,6 +412,7 @@ def run_workers(
         pids.update({f"worker{i}": w.proc.pid for i, w in enumerate(workers)})
         cpu_before = {name_: cpu_s(pid) for name_, pid in pids.items()}
         start = time.time()
+        print("DEBUG start", start, flush=True)
         if spaced_s:
             for key in keys:  # one at a time: unloaded latency
                 put(key)
@@ -449,6 +464,8 @@ def run_workers(
                 ]
                 for (t0, _), (t1, e1) in itertools.pairwise(finished):
                     run.between_ms.append((t1 - t0) * 1000 - float(e1["duration_ms"]))
+                if finished:
+                    run.finished_s.append(finished[-1][0] - start)
     return run
 
 
@@ -565,10 +582,11 @@ def scenario_scaling(bench: Bench) -> None:
     """Replicas without a quota: waiting-bound (400 ms calls) and CPU-bound (no latency), with
     every upload made at once (as issue 15 measured it) and fed with a short backlog.
 
-    Fed: moto's ReceiveMessage and DeleteMessage scan the whole queue, so uploads made all at
-    once cost every replica more per receive the more replicas there are (24 messages deep for
-    one, 96 for four); fed with ``SCALING_BACKLOG`` per replica waiting, the queue stays shallow,
-    as its depth costs nothing on SQS.
+    Fed: moto's ReceiveMessage and DeleteMessage still walk the whole queue (the rest of its
+    cost per message waiting is gone: :mod:`worker.local.moto_speedups`), so uploads made all at
+    once cost every replica a little more per receive the more replicas there are (24 messages
+    deep for one, 96 for four); fed with ``SCALING_BACKLOG`` per replica waiting, the queue stays
+    shallow, as its depth costs nothing on SQS.
     """
     for kind, latency_s, per_replica, counts, backlog in (
         ("waiting-bound", SCALING_LATENCY_S, SCALING_UPLOADS, (1, 2, 4), None),
@@ -674,16 +692,24 @@ def main(argv: list[str]) -> int:
         action="append",
         help="the stand-in's quota shape (repeatable; default: both, side by side)",
     )
+    parser.add_argument(
+        "--stock-moto",
+        action="store_true",
+        help="moto's server as released, without worker.local.moto_speedups",
+    )
     args = parser.parse_args(argv)
     chosen = args.scenarios or list(SCENARIOS)
     load = os.getloadavg()
     print(
         f"machine: {os.cpu_count()} CPUs; python {sys.version.split()[0]}; "
-        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+        f"moto {'as released' if args.stock_moto else 'with worker.local.moto_speedups'}",
         flush=True,
     )
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        bench = Bench(start_moto(stack), Path(tmp), tuple(args.limiter or LIMITERS))
+        bench = Bench(
+            start_moto(stack, stock=args.stock_moto), Path(tmp), tuple(args.limiter or LIMITERS)
+        )
         for name in chosen:
             SCENARIOS[name](bench)
     print("\nsummary (issue 15 goals)")

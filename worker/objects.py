@@ -1,4 +1,5 @@
-"""The upload in S3: what it is (HEAD + a few leading bytes) and how Rekognition should see it.
+"""The upload in S3: what it is (one ranged GET: its identity, size and first bytes) and how
+Rekognition should see it.
 
 JPEG and PNG within Rekognition's S3 limit go as ``S3Object`` references (never downloaded).
 Anything else that is an image is downloaded once, converted by :mod:`worker.images` and sent as
@@ -7,13 +8,13 @@ Anything else that is an image is downloaded once, converted by :mod:`worker.ima
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from worker import images
-from worker.aws.errors import translate
+from worker.aws.errors import error_code, translate
 from worker.errors import (
     AccessDeniedError,
     ConditionFailedError,
@@ -42,6 +43,8 @@ class Upload:
     etag: str
     version_id: str | None
     size: int
+    # Its first bytes (at most images.SNIFF_BYTES), when it was opened rather than HEADed.
+    leading: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def identity(self) -> str:
@@ -56,6 +59,36 @@ class ObjectStore:
         self._s3 = s3
         self._max_bytes = max_object_bytes
 
+    def open(self, ref: ObjectRef) -> Upload:
+        """The upload as S3 has it now, with its first bytes: one GET of ``bytes=0-31`` answers
+        its ETag, version and size (``Content-Range: bytes 0-31/<size>``) as a HEAD would, and
+        what kind of file it is. Same permission as HEAD (s3:GetObject, or s3:GetObjectVersion),
+        same 404/403 (API_GetObject.html, "Permissions"); an SSE-KMS upload also needs
+        kms:Decrypt, which reading it needed anyway. An empty object has no byte 0: S3 answers
+        416 InvalidRange (ErrorResponses.html#ErrorCodeList; RFC 9110, 14.1.2), and a HEAD then
+        tells what it is.
+        """
+        params: dict[str, Any] = {
+            "Bucket": ref.bucket,
+            "Key": ref.key,
+            "Range": f"bytes=0-{images.SNIFF_BYTES - 1}",
+        }
+        if ref.version_id:
+            params["VersionId"] = ref.version_id
+        try:
+            got = self._s3.get_object(**params)
+            with got["Body"] as body:  # a server that ignored the Range: read no more than asked
+                leading = body.read(images.SNIFF_BYTES)
+        except BotoCoreError as exc:
+            raise translate(exc) from exc
+        except ClientError as exc:
+            if error_code(exc) == "InvalidRange":
+                return self.head(ref)
+            raise _translate_missing(exc, ref) from exc
+        content_range = str(got.get("ContentRange") or "")
+        size = content_range.rpartition("/")[2] if content_range else got.get("ContentLength", 0)
+        return _upload(ref, got, int(size), leading)
+
     def head(self, ref: ObjectRef) -> Upload:
         params: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
         if ref.version_id:
@@ -66,14 +99,7 @@ class ObjectStore:
             raise translate(exc) from exc
         except ClientError as exc:
             raise _translate_missing(exc, ref) from exc
-        version = head.get("VersionId")
-        return Upload(
-            bucket=ref.bucket,
-            key=ref.key,
-            etag=normalise_etag(head.get("ETag")),
-            version_id=version if version and version != "null" else None,
-            size=int(head.get("ContentLength", 0)),
-        )
+        return _upload(ref, head, int(head.get("ContentLength", 0)))
 
     def recheck(self, upload: Upload) -> None:
         """Raise unless ``upload`` is still what the key holds (after Rekognition has read it).
@@ -99,7 +125,9 @@ class ObjectStore:
             raise InvalidImageError(
                 f"object too large: {upload.size:,} bytes (limit {self._max_bytes:,})"
             )
-        head = self._read(upload, byte_range=f"bytes=0-{images.SNIFF_BYTES - 1}")
+        head = upload.leading
+        if head is None:
+            head = self._read(upload, byte_range=f"bytes=0-{images.SNIFF_BYTES - 1}")
         fmt = images.sniff(head)
         if fmt is None:
             raise InvalidImageError(images.describe_non_image(head))
@@ -138,6 +166,19 @@ class ObjectStore:
             raise translate(exc) from exc
         except ClientError as exc:
             raise _translate_missing(exc, upload) from exc
+
+
+def _upload(ref: ObjectRef, answer: Any, size: int, leading: bytes | None = None) -> Upload:
+    """The upload that S3's HEAD or GET ``answer`` describes."""
+    version = answer.get("VersionId")
+    return Upload(
+        bucket=ref.bucket,
+        key=ref.key,
+        etag=normalise_etag(answer.get("ETag")),
+        version_id=version if version and version != "null" else None,
+        size=size,
+        leading=leading,
+    )
 
 
 def _translate_missing(exc: ClientError, obj: ObjectRef | Upload) -> Exception:

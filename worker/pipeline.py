@@ -3,8 +3,8 @@
 Every path ends in an :mod:`outcome <worker.outcomes>`; nothing here raises to the runner except
 a bug. The order of the durable steps is what makes each upload end with exactly one result:
 
-1. look up the record of this upload (HEAD ``results/<key>.json``): a ``sent`` record for the same
-   upload → duplicate, acknowledge;
+1. open the upload (a GET of its first bytes) and look up its record (HEAD
+   ``results/<key>.json``): a ``sent`` record for the same upload → duplicate, acknowledge;
 2. compute the result (Rekognition);
 3. write the record conditionally, marked ``pending``; a lost race → re-decide;
 4. publish to SNS;
@@ -178,7 +178,7 @@ class Pipeline:
             return outcome
 
     def _process(self, ref: ObjectRef, started: float) -> Outcome:
-        upload = self.objects.head(ref)
+        upload = self.objects.open(ref)
         if ref.etag and not ref.version_id and ref.etag.strip('"') != upload.etag:
             log.info("upload_superseded", event_etag=ref.etag, current_etag=upload.etag)
             return Ack(reason="superseded by a newer upload")

@@ -34,6 +34,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
+from worker.local import moto_speedups
 from worker.local.engine.backend import RekognitionBackend
 from worker.local.engine.responses import TARGET_PREFIX, RekognitionResponse
 
@@ -175,6 +176,8 @@ class EmbeddedAWS:
         if not self.log_requests:
             # werkzeug logs one INFO line per request; keep its warnings and errors.
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        if not self.rekognition_only:
+            moto_speedups.apply()
         others: Any = (
             refuse_non_rekognition
             if self.rekognition_only
