@@ -412,7 +412,6 @@ def run_workers(
         pids.update({f"worker{i}": w.proc.pid for i, w in enumerate(workers)})
         cpu_before = {name_: cpu_s(pid) for name_, pid in pids.items()}
         start = time.time()
-        print("DEBUG start", start, flush=True)
         if spaced_s:
             for key in keys:  # one at a time: unloaded latency
                 put(key)
