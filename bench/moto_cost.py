@@ -61,8 +61,8 @@ def calls(stack: Stack, depth: int) -> dict[str, Call]:
         "ReceiveMessage + ChangeMessageVisibility": receive,
         "HeadObject (the upload)": lambda i: s3.head_object(Bucket=bucket, Key=f"uploads/{i}.png"),
         "HeadObject (no record yet: 404)": record_missing,
-        "GetObject, 64-byte range": lambda i: s3.get_object(
-            Bucket=bucket, Key=f"uploads/{i}.png", Range="bytes=0-63"
+        "GetObject, 32-byte range (sniff)": lambda i: s3.get_object(
+            Bucket=bucket, Key=f"uploads/{i}.png", Range="bytes=0-31"
         )["Body"].read(),
         "PutObject (the record, If-None-Match)": lambda i: s3.put_object(
             Bucket=bucket, Key=f"results/uploads/{i}.png.json", Body=record, IfNoneMatch="*"
