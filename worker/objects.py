@@ -77,17 +77,22 @@ class ObjectStore:
             params["VersionId"] = ref.version_id
         try:
             got = self._s3.get_object(**params)
-            with got["Body"] as body:  # a server that ignored the Range: read no more than asked
-                leading = body.read(images.SNIFF_BYTES)
+            content_range = str(got.get("ContentRange") or "")
+            if content_range:  # 206: at most SNIFF_BYTES; read to the end, the connection is reused
+                leading = got["Body"].read()
+            else:  # 200: a server that ignored the Range sends it all; read no more than asked
+                with got["Body"] as body:
+                    leading = body.read(images.SNIFF_BYTES)
         except BotoCoreError as exc:
             raise translate(exc) from exc
         except ClientError as exc:
             if error_code(exc) == "InvalidRange":
                 return self.head(ref)
             raise _translate_missing(exc, ref) from exc
-        content_range = str(got.get("ContentRange") or "")
-        size = content_range.rpartition("/")[2] if content_range else got.get("ContentLength", 0)
-        return _upload(ref, got, int(size), leading)
+        size = content_range.rpartition("/")[2] if content_range else got.get("ContentLength")
+        if not str(size).isdigit():  # "bytes 0-31/*": a server that does not say; HEAD asks
+            return self.head(ref)
+        return _upload(ref, got, int(str(size)), leading[: images.SNIFF_BYTES])
 
     def head(self, ref: ObjectRef) -> Upload:
         params: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}

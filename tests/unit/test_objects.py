@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from tests.support.squares import ALICE, face_png
@@ -85,3 +87,52 @@ def test_a_huge_upload_is_refused_from_its_first_bytes(s3: Any) -> None:
     assert opened.size > 4096
     with pytest.raises(InvalidImageError, match="object too large"):
         store.image_for_rekognition(opened)
+
+
+class _Raw:
+    """An HTTP body as urllib3 hands it to botocore."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+        self.closed = False
+
+    def read(self, amt: int | None = None) -> bytes:
+        return self._data.read(amt)
+
+    def stream(self, **_: Any) -> Any:
+        yield self._data.read()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _answering_get(s3: Any, status: int, headers: dict[str, str], raw: _Raw) -> None:
+    def answer(request: Any, **_: Any) -> AWSResponse:
+        return AWSResponse(request.url, status, {"ETag": '"abc"', **headers}, raw)
+
+    s3.meta.events.register("before-send.s3.GetObject", answer)
+
+
+def test_a_server_that_ignores_the_range_is_read_no_further(s3: Any) -> None:
+    """A 200 with the whole object (no Content-Range): its first bytes, then the stream closed."""
+    png = face_png(ALICE)
+    raw = _Raw(png)
+    _answering_get(s3, 200, {"Content-Length": str(len(png))}, raw)
+    opened = ObjectStore(s3, max_object_bytes=1024 * 1024).open(
+        ObjectRef(bucket=BUCKET, key="uploads/a.png")
+    )
+    assert (opened.etag, opened.size, opened.leading) == ("abc", len(png), png[:SNIFF_BYTES])
+    assert raw.closed
+
+
+def test_a_range_answer_without_the_total_size_falls_back_to_head(s3: Any) -> None:
+    """``Content-Range: bytes 0-31/*`` does not say how large the object is: a HEAD does."""
+    png = face_png(ALICE)
+    s3.put_object(Bucket=BUCKET, Key="uploads/a.png", Body=png)
+    _answering_get(s3, 206, {"Content-Range": "bytes 0-31/*"}, _Raw(png[:SNIFF_BYTES]))
+    calls = counting(s3)
+    opened = ObjectStore(s3, max_object_bytes=1024 * 1024).open(
+        ObjectRef(bucket=BUCKET, key="uploads/a.png")
+    )
+    assert calls == Counter({"GetObject": 1, "HeadObject": 1})
+    assert opened.size == len(png)
