@@ -28,7 +28,7 @@ Call = Callable[[int], Any]
 
 
 def calls(stack: Stack, depth: int) -> dict[str, Call]:
-    """The calls of one upload, in the order the worker (and the stand-in) make them; ``depth``:
+    """The kinds of call an upload costs moto (the worker's and the driver's); ``depth``:
     the notifications ReceiveMessage waits for first."""
     s3, sqs, sns, bucket = stack.s3, stack.sqs, stack.sns, stack.bucket
     image = face_png((40, 120, 200), size=IMAGE_SIZE)
@@ -59,9 +59,11 @@ def calls(stack: Stack, depth: int) -> dict[str, Call]:
     return {
         "PutObject (an upload; S3 → SQS)": upload,
         "ReceiveMessage + ChangeMessageVisibility": receive,
-        "HeadObject (the upload)": lambda i: s3.head_object(Bucket=bucket, Key=f"uploads/{i}.png"),
+        "HeadObject (the upload, re-checked)": lambda i: s3.head_object(
+            Bucket=bucket, Key=f"uploads/{i}.png"
+        ),
         "HeadObject (no record yet: 404)": record_missing,
-        "GetObject, 32-byte range (sniff)": lambda i: s3.get_object(
+        "GetObject, 32-byte range (opening the upload)": lambda i: s3.get_object(
             Bucket=bucket, Key=f"uploads/{i}.png", Range="bytes=0-31"
         )["Body"].read(),
         "PutObject (the record, If-None-Match)": lambda i: s3.put_object(
